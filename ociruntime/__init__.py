@@ -1,0 +1,4 @@
+"""ociruntime: an OCI runtime-spec v1.3.0 container runtime with runc's command line."""
+
+__version__ = "0.1.0"
+SPEC_VERSION = "1.3.0"

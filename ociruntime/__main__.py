@@ -1,0 +1,3 @@
+from ociruntime.cli.main import entry
+
+entry()

@@ -1,0 +1,97 @@
+"""Which cgroup hierarchies this host has and where a container's cgroup lives in each.
+
+A v1 (or hybrid) host has one mount per controller set (`cpu`, `memory`, `name=systemd`, ...) and maybe a
+controller-less cgroup2 at .../unified; a v2 host has a single cgroup2 mount. The container's cgroup is
+the same relative path in every hierarchy; the key `""` stands for the cgroup2 hierarchy.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+UNIFIED = ""
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    key: str  # "" for cgroup2, else the comma-joined v1 controllers ("cpu", "name=systemd", ...)
+    mountpoint: str
+    root: str  # the mount's root within the hierarchy (usually "/")
+
+
+@dataclass(frozen=True)
+class Layout:
+    hierarchies: tuple[Hierarchy, ...]
+
+    @property
+    def is_v2(self) -> bool:
+        """A pure cgroup2 host (the unified hierarchy is the only one)."""
+        return all(h.key == UNIFIED for h in self.hierarchies) and bool(self.hierarchies)
+
+    def get(self, key: str) -> Hierarchy | None:
+        for h in self.hierarchies:
+            if h.key == key:
+                return h
+        return None
+
+
+def parse_mountinfo(text: str) -> Layout:
+    found: list[Hierarchy] = []
+    seen: set[str] = set()
+    for line in text.splitlines():
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        fstype, _source, super_opts = (right.split() + ["", "", ""])[:3]
+        if fstype == "cgroup2":
+            key = UNIFIED
+        elif fstype == "cgroup":
+            opts = [o for o in super_opts.split(",") if o not in ("rw", "ro") and not o.startswith(("release_agent", "clone_children", "noprefix", "xattr"))]
+            key = ",".join(opts)
+        else:
+            continue
+        if key in seen:  # the same hierarchy bind-mounted twice: the first mount is the host's
+            continue
+        seen.add(key)
+        found.append(Hierarchy(key=key, mountpoint=fields[4], root=fields[3]))
+    return Layout(tuple(found))
+
+
+def parse_proc_cgroup(text: str) -> dict[str, str]:
+    """/proc/<pid>/cgroup → {hierarchy key: path}."""
+    result: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3:
+            result[parts[1]] = parts[2]
+    return result
+
+
+def read_layout() -> Layout:
+    with open("/proc/self/mountinfo") as f:
+        return parse_mountinfo(f.read())
+
+
+def read_own_cgroups() -> dict[str, str]:
+    with open("/proc/self/cgroup") as f:
+        return parse_proc_cgroup(f.read())
+
+
+def container_paths(layout: Layout, cgroups_path: str, own: dict[str, str]) -> dict[str, str]:
+    """The container's directory in each hierarchy for `linux.cgroupsPath`.
+
+    Absolute paths are taken from each hierarchy's root; relative ones from the runtime's own cgroup in
+    that hierarchy, as runc does.
+    """
+    paths: dict[str, str] = {}
+    for h in layout.hierarchies:
+        if cgroups_path.startswith("/"):
+            rel = cgroups_path
+        else:
+            rel = os.path.join(own.get(h.key, "/"), cgroups_path)
+        rel = os.path.normpath(rel)
+        # The mount may show only a subtree (inside a cgroup namespace or a container): strip its root.
+        if h.root != "/" and (rel == h.root or rel.startswith(h.root + "/")):
+            rel = rel[len(h.root):] or "/"
+        paths[h.key] = os.path.join(h.mountpoint, rel.lstrip("/"))
+    return paths

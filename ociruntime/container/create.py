@@ -1,0 +1,160 @@
+"""`create`: a bundle becomes a container whose init waits on exec.fifo.
+
+Every cheap check happens before anything is made. From the moment the id is claimed, everything made
+is undone if a later step fails: processes, cgroups, the state directory (and with it the fifo).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from dataclasses import dataclass
+
+from ociruntime import errors, hooks
+from ociruntime.cgroups import manager as cgroups
+from ociruntime.linux import identity, namespaces, procfs
+from ociruntime.process import spawn
+from ociruntime.process.init import InitContext
+from ociruntime.spec import devices as device_plan
+from ociruntime.container import pidfile
+from ociruntime.spec.capabilities import CapabilitySets, parse_capabilities
+from ociruntime.spec.load import load_bundle
+from ociruntime.spec.model import Spec
+from ociruntime.state.status import Phase, Status
+from ociruntime.state.store import Observed, Record, Store, check_id, rfc3339_now
+
+
+@dataclass(frozen=True)
+class CreateOptions:
+    bundle: str
+    pid_file: str | None = None
+    console_socket: str | None = None
+    no_pivot: bool = False
+    no_new_keyring: bool = False
+    preserve_fds: int = 0
+
+
+def create(store: Store, container_id: str, options: CreateOptions) -> Record:
+    check_id(container_id)
+    spec = load_bundle(options.bundle)
+    process = spec.process
+    assert process is not None  # load_bundle guarantees it
+    if process.terminal or options.console_socket:
+        raise errors.NotSupported("process.terminal", "terminals are not supported yet")
+    if not os.path.isdir(spec.rootfs):
+        raise errors.BundleError(spec.rootfs, "root.path is not a directory")
+    top = identity.last_cap()
+    caps = parse_capabilities(process.raw.get("capabilities"), top)
+    if caps is not None and caps.unknown_to_host:
+        _warn(f"capabilities not known to this kernel are ignored: {', '.join(caps.unknown_to_host)}")
+    if caps is not None and caps.unraisable_ambient():
+        names = ", ".join(caps.unraisable_ambient())
+        _debug(f"ambient capabilities not in both the permitted and inheritable sets are not raised: {names}")
+    ns_fds = namespaces.open_paths(spec)
+    try:
+        record = _create_claimed(store, container_id, options, spec, caps, top, ns_fds)
+    finally:
+        namespaces.close_all(ns_fds)
+    return record
+
+
+def _create_claimed(
+    store: Store,
+    container_id: str,
+    options: CreateOptions,
+    spec: Spec,
+    caps: CapabilitySets | None,
+    top: int,
+    ns_fds: dict[str, int],
+) -> Record:
+    process = spec.process
+    assert process is not None
+    store.make_container_dir(container_id)
+    cgroup_created: list[str] = []
+    try:
+        record = Record(
+            id=container_id,
+            bundle=spec.bundle,
+            rootfs=spec.rootfs,
+            created=rfc3339_now(),
+            owner=_owner_name(),
+            phase=Phase.CREATING,
+            creator_pid=os.getpid(),
+            creator_start_time=procfs.start_time(os.getpid()) or 0,
+            annotations=spec.annotations,
+            config=spec.raw,
+        )
+        store.save(record)
+        fifo = store.make_fifo(container_id)
+        record.cgroup_paths = cgroups.plan_paths(spec.cgroups_path, container_id)
+        cgroup_created = cgroups.create(record.cgroup_paths)
+        record.cgroup_created = cgroup_created
+        store.save(record)
+        ctx = InitContext(
+            spec=spec,
+            process=process,
+            fifo_path=fifo,
+            devices=device_plan.plan_devices((spec.raw.get("linux") or {}).get("devices")),
+            capabilities=caps,
+            last_cap=top,
+            cgroup_paths=record.cgroup_paths,
+            no_pivot=options.no_pivot,
+            no_new_keyring=options.no_new_keyring,
+            preserve_fds=options.preserve_fds,
+        )
+
+        def on_init_pid(pid: int) -> None:
+            record.pid = pid
+            record.init_start_time = procfs.start_time(pid) or 0
+            store.save(record)
+
+        def create_runtime(pid: int) -> None:
+            state = Observed(record, Status.CREATING).oci_state()
+            hooks.run_hooks(spec.raw, "prestart", state)
+            hooks.run_hooks(spec.raw, "createRuntime", state)
+
+        spawn.become_subreaper()
+        spawn.spawn(
+            ctx,
+            ns_fds,
+            join_cgroups=lambda pid: cgroups.join(record.cgroup_paths, pid),
+            on_init_pid=on_init_pid,
+            create_runtime=create_runtime,
+        )
+        record.phase = Phase.CREATED
+        store.save(record)
+        if options.pid_file:
+            pidfile.write(options.pid_file, record.pid)
+        return record
+    except BaseException as exc:
+        _roll_back(store, container_id, cgroup_created, exc)
+        raise
+
+
+def _roll_back(store: Store, container_id: str, cgroup_created: list[str], original: BaseException) -> None:
+    try:
+        cgroups.remove(cgroup_created)
+    except errors.RuntimeFailure as e:
+        store.remove(container_id)
+        raise errors.RollbackFailed(original, e) from original
+    store.remove(container_id)
+
+
+def _owner_name() -> str:
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _warn(message: str) -> None:
+    from ociruntime.cli import log
+
+    log.warning(message)
+
+
+def _debug(message: str) -> None:
+    from ociruntime.cli import log
+
+    log.debug(message)

@@ -1,0 +1,146 @@
+"""`start`, `kill` and `delete`: each a status guard followed by a short sequence of named steps."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import time
+
+from ociruntime import errors, hooks
+from ociruntime.cgroups import manager as cgroups
+from ociruntime.linux import procfs
+from ociruntime.state.status import Phase, Status, is_same_process
+from ociruntime.state.store import Observed, Record, Store
+
+_GONE_TIMEOUT = 10.0
+
+
+def start(store: Store, container_id: str) -> Record:
+    with store.locked(container_id):
+        observed = store.observe(container_id)
+        record = observed.record
+        if observed.status is Status.STOPPED:
+            raise errors.RuntimeFailure("cannot start a container that has stopped")
+        if observed.status is not Status.CREATED:
+            raise errors.RuntimeFailure(f"cannot start an already {observed.status.value} container")
+        _release_init(store, record)
+        record.phase = Phase.RUNNING
+        store.save(record)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(store.fifo_path(container_id))
+    _run_poststart(record)
+    return record
+
+
+def _release_init(store: Store, record: Record) -> None:
+    """Write the byte init waits for. O_NONBLOCK: if no reader is left, init is dead (ENXIO), not slow."""
+    try:
+        fd = os.open(store.fifo_path(record.id), os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno in (errno.ENXIO, errno.ENOENT):
+            raise errors.RuntimeFailure("cannot start a container that has stopped") from None
+        raise errors.StateError(store.fifo_path(record.id), f"cannot open exec.fifo: {e.strerror}") from None
+    try:
+        os.write(fd, b"0")
+    finally:
+        os.close(fd)
+
+
+def _run_poststart(record: Record) -> None:
+    """poststart failures are logged, not fatal: the program is already running (runtime-spec)."""
+    try:
+        hooks.run_hooks(record.config, "poststart", Observed(record, Status.RUNNING).oci_state())
+    except errors.HookFailed as e:
+        from ociruntime.cli import log
+
+        log.warning(str(e))
+
+
+def kill(store: Store, container_id: str, sig: int, *, all_processes: bool = False) -> None:
+    observed = store.observe(container_id)
+    if observed.status in (Status.STOPPED, Status.CREATING):
+        raise errors.ContainerNotRunning(container_id)
+    record = observed.record
+    if all_processes:
+        cgroups.signal_all(record.cgroup_paths, sig)
+    signal_init(record, sig)
+
+
+def signal_init(record: Record, sig: int) -> None:
+    """Signal init through a pidfd, checked against the recorded start time: never a reused pid."""
+    try:
+        pidfd = os.pidfd_open(record.pid)
+    except ProcessLookupError:
+        raise errors.ContainerNotRunning(record.id) from None
+    try:
+        if not is_same_process(procfs.read_stat(record.pid), record.init_start_time):
+            raise errors.ContainerNotRunning(record.id)
+        signal.pidfd_send_signal(pidfd, sig)
+    except ProcessLookupError:
+        raise errors.ContainerNotRunning(record.id) from None
+    finally:
+        os.close(pidfd)
+
+
+def delete(store: Store, container_id: str, *, force: bool = False) -> None:
+    try:
+        with store.locked(container_id):
+            observed = store.observe(container_id)
+            _delete_locked(store, observed, force)
+    except errors.ContainerNotFound:
+        if not force:
+            raise
+
+
+def _delete_locked(store: Store, observed: Observed, force: bool) -> None:
+    record = observed.record
+    status = observed.status
+    if status in (Status.RUNNING, Status.PAUSED, Status.CREATING) and not force:
+        raise errors.RuntimeFailure(f"cannot delete container {record.id} that is not stopped: {status.value}")
+    # A created container is deleted without --force, as runc does: its program never ran.
+    _kill_everything(record)
+    cgroups.remove(record.cgroup_created)
+    store.remove(record.id)
+    _run_poststop(record)
+
+
+def _kill_everything(record: Record) -> None:
+    if record.cgroup_paths:
+        _thaw(record)
+        cgroups.signal_all(record.cgroup_paths, signal.SIGKILL)
+    if record.pid > 0 and is_same_process(procfs.read_stat(record.pid), record.init_start_time):
+        with contextlib.suppress(errors.ContainerNotRunning):
+            signal_init(record, signal.SIGKILL)
+        _wait_gone(record)
+
+
+def _thaw(record: Record) -> None:
+    from ociruntime.cgroups import freezer
+
+    if freezer.is_frozen(record.cgroup_paths):
+        path = record.cgroup_paths.get("freezer")
+        if path:
+            with contextlib.suppress(OSError), open(os.path.join(path, "freezer.state"), "w") as f:
+                f.write("THAWED")
+
+
+def _wait_gone(record: Record) -> None:
+    """Wait until init is dead (a zombie counts: its reaper is the engine, not us)."""
+    deadline = time.monotonic() + _GONE_TIMEOUT
+    delay = 0.0005
+    while is_same_process(procfs.read_stat(record.pid), record.init_start_time):
+        if time.monotonic() > deadline:
+            raise errors.RuntimeFailure(f"container {record.id}: init process {record.pid} did not exit after SIGKILL")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+def _run_poststop(record: Record) -> None:
+    try:
+        hooks.run_hooks(record.config, "poststop", Observed(record, Status.STOPPED).oci_state())
+    except errors.HookFailed as e:
+        from ociruntime.cli import log
+
+        log.warning(str(e))

@@ -1,0 +1,101 @@
+"""Typed messages between the runtime (parent), the intermediate process and the container's init.
+
+They talk over one AF_UNIX SOCK_SEQPACKET socketpair (message boundaries kept, fds by SCM_RIGHTS).
+Every message is a small JSON object with a `type` from `Msg`; the exchange, in order:
+
+    sender        message            payload             meaning / what the receiver does
+    ------------  -----------------  ------------------  ----------------------------------------------
+    parent        GO                 -                   intermediate is in the container's cgroups
+    intermediate  USERNS_READY       -                   new user ns made: parent writes the id maps
+    parent        MAPS_WRITTEN       -                   intermediate may use its new ids
+    intermediate  INIT_PID           pid                 init forked (host pid); intermediate exits
+    init          CREATE_RUNTIME     -                   namespaces and mounts are set up: parent runs
+                                                         prestart and createRuntime hooks
+    parent        CONTINUE           -                   init goes on (createContainer hooks, pivot)
+    init          READY              -                   init waits on exec.fifo; create may return
+    any child     ERROR              step, errno, msg    setup failed at `step`; the parent rolls back
+
+After READY nothing more is said on the socket: init closes its end, and the only way on is `start`
+writing to exec.fifo. Any child that hits an exception sends ERROR and exits; the parent turns ERROR
+(or the socket closing without READY) into `errors.InitFailed`.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import socket
+from typing import Any
+
+from ociruntime import errors
+
+_MAX = 65536
+
+
+class Msg(str, enum.Enum):
+    GO = "go"
+    USERNS_READY = "userns_ready"
+    MAPS_WRITTEN = "maps_written"
+    INIT_PID = "init_pid"
+    CREATE_RUNTIME = "create_runtime"
+    CONTINUE = "continue"
+    READY = "ready"
+    ERROR = "error"
+
+
+class Channel:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    @classmethod
+    def pair(cls) -> tuple[Channel, Channel]:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        return cls(a), cls(b)
+
+    def send(self, kind: Msg, fds: list[int] | None = None, **payload: Any) -> None:
+        data = json.dumps({"type": kind.value, **payload}).encode()
+        if fds:
+            socket.send_fds(self.sock, [data], fds)
+        else:
+            self.sock.send(data)
+
+    def recv(self) -> tuple[Msg, dict[str, Any], list[int]]:
+        """The next message; a closed peer reads as an ERROR saying so."""
+        data, fds, _flags, _addr = socket.recv_fds(self.sock, _MAX, 4)
+        if not data:
+            return Msg.ERROR, {"step": "setup", "message": "container process exited during setup", "errno": 0}, fds
+        doc = json.loads(data)
+        return Msg(doc.pop("type")), doc, fds
+
+    def expect(self, kind: Msg) -> tuple[dict[str, Any], list[int]]:
+        """Receive one message that must be `kind`; an ERROR from the child is raised as InitFailed."""
+        got, payload, fds = self.recv()
+        if got is Msg.ERROR:
+            raise errors.InitFailed(payload.get("step", "setup"), payload.get("message", "failed"), payload.get("errno", 0))
+        if got is not kind:
+            raise errors.InitFailed("protocol", f"expected {kind.value}, got {got.value}")
+        return payload, fds
+
+    def report(self, step: str, exc: BaseException) -> None:
+        """Tell the parent why setup failed (best effort: the parent may be gone)."""
+        code = exc.errno if isinstance(exc, OSError) and exc.errno else 0
+        message = _describe(exc)
+        try:
+            self.send(Msg.ERROR, step=step, message=message, errno=code)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+        return f"{exc.filename}: {reason}" if exc.filename else reason
+    if isinstance(exc, errors.RuntimeFailure):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,125 @@
+"""Parent side of the three-process create: fork the intermediate, drive the protocol, roll back.
+
+    parent (ociruntime create)            a child subreaper, so init comes back to it
+      └─ intermediate                      enters/creates namespaces, forks init, exits
+           └─ init                         PID 1 inside; reparented to the parent, then to the
+                                           caller's subreaper once create exits
+
+The protocol itself is the table in `ociruntime.process.channel`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Callable
+
+from ociruntime import abi, errors
+from ociruntime.linux import libc, namespaces
+from ociruntime.process.channel import Channel, Msg
+from ociruntime.process.init import InitContext, init_main
+from ociruntime.spec.tables import JOIN_ORDER
+
+
+def become_subreaper() -> None:
+    libc.prctl(abi.PR_SET_CHILD_SUBREAPER, 1)
+
+
+def spawn(
+    ctx: InitContext,
+    ns_fds: dict[str, int],
+    *,
+    join_cgroups: Callable[[int], None],
+    on_init_pid: Callable[[int], None],
+    create_runtime: Callable[[int], None],
+) -> int:
+    """Run the create protocol; returns init's host pid once it waits on exec.fifo.
+
+    On any failure every process started here is killed and reaped before the error propagates.
+    """
+    parent_chan, child_chan = Channel.pair()
+    intermediate = os.fork()
+    if intermediate == 0:  # pragma: no cover - runs in the child
+        parent_chan.close()
+        _intermediate_main(child_chan, ctx, ns_fds)
+    child_chan.close()
+    init_pid = 0
+    try:
+        join_cgroups(intermediate)
+        parent_chan.send(Msg.GO)
+        if ctx.spec.new_namespace("user"):
+            parent_chan.expect(Msg.USERNS_READY)
+            namespaces.write_id_maps(intermediate, ctx.spec.uid_mappings, ctx.spec.gid_mappings, deny_setgroups=os.geteuid() != 0)
+            parent_chan.send(Msg.MAPS_WRITTEN)
+        payload, _ = parent_chan.expect(Msg.INIT_PID)
+        init_pid = int(payload["pid"])
+        _reap(intermediate)
+        intermediate = 0
+        on_init_pid(init_pid)
+        parent_chan.expect(Msg.CREATE_RUNTIME)
+        create_runtime(init_pid)
+        parent_chan.send(Msg.CONTINUE)
+        parent_chan.expect(Msg.READY)
+        return init_pid
+    except BaseException:
+        _kill_and_reap(init_pid, intermediate)
+        raise
+    finally:
+        parent_chan.close()
+
+
+def _reap(pid: int) -> None:
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise errors.InitFailed("intermediate process", f"exited with status {os.waitstatus_to_exitcode(status)}")
+
+
+def _kill_and_reap(init_pid: int, intermediate: int) -> None:
+    for pid in (init_pid, intermediate):
+        if pid > 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    # Reap the intermediate first: until it is gone, init is its child and not ours to wait for.
+    for pid in (intermediate, init_pid):
+        if pid > 0:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _intermediate_main(chan: Channel, ctx: InitContext, ns_fds: dict[str, int]) -> None:
+    """Runs in the forked intermediate; never returns."""
+    step = "intermediate"
+    try:
+        chan.expect(Msg.GO)
+        spec = ctx.spec
+        step = "user namespace"
+        if "user" in ns_fds:
+            namespaces.join(ns_fds, ("user",))
+        elif spec.new_namespace("user"):
+            libc.unshare(abi.CLONE_NEWUSER)
+            chan.send(Msg.USERNS_READY)
+            chan.expect(Msg.MAPS_WRITTEN)
+            if any(m.container_id == 0 for m in spec.uid_mappings):
+                os.setresgid(0, 0, 0)
+                os.setresuid(0, 0, 0)
+        step = "join namespaces"
+        namespaces.join(ns_fds, JOIN_ORDER[1:])
+        namespaces.close_all(ns_fds)
+        step = "create namespaces"
+        libc.unshare(namespaces.unshare_flags(spec))
+        if spec.new_namespace("time") and spec.time_offsets:
+            step = "time offsets"
+            namespaces.write_time_offsets(spec.time_offsets)
+        step = "fork init"
+        # Init must not speak on the shared socket before INIT_PID is out: it waits for EOF on this pipe.
+        gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            os.close(gate_w)
+            init_main(chan, ctx, gate_r)
+        chan.send(Msg.INIT_PID, pid=pid)
+        os._exit(0)
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent
+        chan.report(step, exc)
+        os._exit(1)

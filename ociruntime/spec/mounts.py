@@ -1,0 +1,135 @@
+"""Mount options → mount(2) flags, propagation and data. PURE.
+
+A config.json mount is planned into a `MountPlan` (what to call mount(2) with, in which order) before
+anything touches the kernel; `ociruntime.linux.rootfs` executes plans. The option names are the ones
+mount(8) and runc accept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ociruntime import abi as F
+
+# option → (flags to clear, flags to set)
+FLAG_OPTIONS: dict[str, tuple[int, int]] = {
+    "defaults": (0, 0),
+    "ro": (0, F.MS_RDONLY),
+    "rw": (F.MS_RDONLY, 0),
+    "suid": (F.MS_NOSUID, 0),
+    "nosuid": (0, F.MS_NOSUID),
+    "dev": (F.MS_NODEV, 0),
+    "nodev": (0, F.MS_NODEV),
+    "exec": (F.MS_NOEXEC, 0),
+    "noexec": (0, F.MS_NOEXEC),
+    "sync": (0, F.MS_SYNCHRONOUS),
+    "async": (F.MS_SYNCHRONOUS, 0),
+    "dirsync": (0, F.MS_DIRSYNC),
+    "remount": (0, F.MS_REMOUNT),
+    "mand": (0, F.MS_MANDLOCK),
+    "nomand": (F.MS_MANDLOCK, 0),
+    "atime": (F.MS_NOATIME, 0),
+    "noatime": (0, F.MS_NOATIME),
+    "diratime": (F.MS_NODIRATIME, 0),
+    "nodiratime": (0, F.MS_NODIRATIME),
+    "relatime": (0, F.MS_RELATIME),
+    "norelatime": (F.MS_RELATIME, 0),
+    "strictatime": (0, F.MS_STRICTATIME),
+    "nostrictatime": (F.MS_STRICTATIME, 0),
+    "lazytime": (0, F.MS_LAZYTIME),
+    "nolazytime": (F.MS_LAZYTIME, 0),
+    "symfollow": (F.MS_NOSYMFOLLOW, 0),
+    "nosymfollow": (0, F.MS_NOSYMFOLLOW),
+    "silent": (0, F.MS_SILENT),
+    "loud": (F.MS_SILENT, 0),
+    "bind": (0, F.MS_BIND),
+    "rbind": (0, F.MS_BIND | F.MS_REC),
+}
+
+PROPAGATION_OPTIONS: dict[str, int] = {
+    "private": F.MS_PRIVATE,
+    "rprivate": F.MS_PRIVATE | F.MS_REC,
+    "shared": F.MS_SHARED,
+    "rshared": F.MS_SHARED | F.MS_REC,
+    "slave": F.MS_SLAVE,
+    "rslave": F.MS_SLAVE | F.MS_REC,
+    "unbindable": F.MS_UNBINDABLE,
+    "runbindable": F.MS_UNBINDABLE | F.MS_REC,
+}
+
+# Options that only make sense to tools above the runtime; runc drops them silently too.
+IGNORED_OPTIONS = frozenset({"tmpcopyup", "_netdev", "nofail", "x-systemd.automount"})
+
+# Flags that a bind mount only gets through a second, MS_REMOUNT call.
+BIND_REMOUNT_FLAGS = (
+    F.MS_RDONLY | F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC | F.MS_NOATIME | F.MS_NODIRATIME
+    | F.MS_RELATIME | F.MS_STRICTATIME | F.MS_NOSYMFOLLOW
+)
+
+
+@dataclass(frozen=True)
+class MountPlan:
+    """One config.json mount, resolved to syscall arguments (destination still relative to the rootfs)."""
+
+    destination: str
+    source: str | None
+    fstype: str | None
+    flags: int
+    data: str
+    propagation: tuple[int, ...]
+
+    @property
+    def is_bind(self) -> bool:
+        return bool(self.flags & F.MS_BIND)
+
+    @property
+    def remount_flags(self) -> int:
+        """Flags a bind mount needs applied by a remount (0 when none)."""
+        return self.flags & BIND_REMOUNT_FLAGS if self.is_bind else 0
+
+
+def parse_options(options: tuple[str, ...] | list[str]) -> tuple[int, tuple[int, ...], str]:
+    """Split mount options into (flags, propagation flags in order, comma-joined data)."""
+    flags = 0
+    propagation: list[int] = []
+    data: list[str] = []
+    for option in options:
+        if option in FLAG_OPTIONS:
+            clear, set_ = FLAG_OPTIONS[option]
+            flags = (flags & ~clear) | set_
+        elif option in PROPAGATION_OPTIONS:
+            propagation.append(PROPAGATION_OPTIONS[option])
+        elif option in IGNORED_OPTIONS:
+            continue
+        else:
+            data.append(option)
+    return flags, tuple(propagation), ",".join(data)
+
+
+def plan_mount(destination: str, fstype: str | None, source: str | None, options: tuple[str, ...]) -> MountPlan:
+    flags, propagation, data = parse_options(options)
+    if fstype == "bind":
+        flags |= F.MS_BIND
+    return MountPlan(
+        destination=destination,
+        source=source,
+        fstype=None if flags & F.MS_BIND else fstype,
+        flags=flags,
+        data=data,
+        propagation=propagation,
+    )
+
+
+PROPAGATION_VALUES: dict[str, int] = {
+    "shared": F.MS_SHARED | F.MS_REC,
+    "slave": F.MS_SLAVE | F.MS_REC,
+    "private": F.MS_PRIVATE | F.MS_REC,
+    "unbindable": F.MS_UNBINDABLE | F.MS_REC,
+}
+
+
+def root_propagation(value: str | None) -> int:
+    """linux.rootfsPropagation → flags for "/" (runc's default: recursive slave)."""
+    if value is None:
+        return F.MS_SLAVE | F.MS_REC
+    return PROPAGATION_VALUES[value]

@@ -1,0 +1,213 @@
+"""The state store: one directory per container under --root.
+
+    <root>/<id>/state.json   the Record below, replaced atomically (write to a temp file, rename)
+    <root>/<id>/exec.fifo    exists from create until start; init blocks reading it
+
+Readers never lock: a rename is atomic, so they see the old or the new file, never half of one.
+Commands that change a container (start, delete, pause, ...) hold an exclusive flock on the container
+directory so that two of them never interleave. Directories are 0700/0711 and files 0600: other users
+can neither read a container's config nor drive it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ociruntime import SPEC_VERSION, errors
+from ociruntime.linux import procfs
+from ociruntime.state.status import Phase, Status, derive_status
+
+STATE_FILE = "state.json"
+FIFO_NAME = "exec.fifo"
+RECORD_VERSION = 1
+
+_VALID_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+def check_id(container_id: str) -> None:
+    """Reject ids that could escape the root directory or confuse tools (`../x`, `a/b`, `.`)."""
+    if len(container_id) > 1024 or not _VALID_ID.fullmatch(container_id):
+        raise errors.InvalidContainerId(container_id)
+
+
+def rfc3339_now() -> str:
+    ns = time.time_ns()
+    seconds, nanos = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
+
+
+@dataclass
+class Record:
+    """What state.json holds: the OCI state plus what later commands need to act on the container."""
+
+    id: str
+    bundle: str
+    rootfs: str
+    created: str
+    owner: str
+    phase: Phase
+    pid: int = 0
+    init_start_time: int = 0
+    creator_pid: int = 0
+    creator_start_time: int = 0
+    annotations: dict[str, str] = field(default_factory=dict)
+    cgroup_paths: dict[str, str] = field(default_factory=dict)
+    cgroup_created: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    version: int = RECORD_VERSION
+
+    def to_json(self) -> str:
+        doc = asdict(self)
+        doc["phase"] = self.phase.value
+        return json.dumps(doc, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Record:
+        doc = json.loads(text)
+        known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
+        known["phase"] = Phase(known["phase"])
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """A record together with the status derived for it right now."""
+
+    record: Record
+    status: Status
+
+    def oci_state(self) -> dict[str, Any]:
+        """The state document `state` prints: the spec's fields plus runc's rootfs, created, owner."""
+        rec = self.record
+        doc: dict[str, Any] = {
+            "ociVersion": SPEC_VERSION,
+            "id": rec.id,
+            "pid": rec.pid if self.status is not Status.STOPPED else 0,
+            "status": self.status.value,
+            "bundle": rec.bundle,
+            "rootfs": rec.rootfs,
+            "created": rec.created,
+            "owner": rec.owner,
+        }
+        if rec.annotations:
+            doc["annotations"] = rec.annotations
+        return doc
+
+
+class Store:
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+
+    def path(self, container_id: str, name: str = "") -> str:
+        check_id(container_id)
+        return os.path.join(self.root, container_id, name) if name else os.path.join(self.root, container_id)
+
+    def fifo_path(self, container_id: str) -> str:
+        return self.path(container_id, FIFO_NAME)
+
+    # --- creating and removing -------------------------------------------------------------------
+
+    def make_container_dir(self, container_id: str) -> str:
+        """Claim the id: mkdir is atomic, so of two concurrent creates exactly one wins."""
+        path = self.path(container_id)
+        try:
+            os.makedirs(self.root, mode=0o700, exist_ok=True)
+        except OSError as e:
+            raise errors.StateError(self.root, f"cannot create the state root: {e.strerror}") from None
+        try:
+            os.mkdir(path, 0o711)
+        except FileExistsError:
+            raise errors.ContainerExists(container_id) from None
+        except OSError as e:
+            raise errors.StateError(path, f"cannot create the state directory: {e.strerror}") from None
+        return path
+
+    def make_fifo(self, container_id: str) -> str:
+        path = self.fifo_path(container_id)
+        old = os.umask(0)
+        try:
+            os.mkfifo(path, 0o600)
+        finally:
+            os.umask(old)
+        return path
+
+    def remove(self, container_id: str) -> None:
+        shutil.rmtree(self.path(container_id), ignore_errors=True)
+
+    # --- reading and writing ---------------------------------------------------------------------
+
+    def save(self, record: Record) -> None:
+        directory = self.path(record.id)
+        tmp = os.path.join(directory, f".{STATE_FILE}.{os.getpid()}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(record.to_json())
+            os.rename(tmp, os.path.join(directory, STATE_FILE))
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise errors.StateError(directory, f"cannot write {STATE_FILE}: {e.strerror}") from None
+
+    def load(self, container_id: str) -> Record:
+        path = self.path(container_id, STATE_FILE)
+        try:
+            with open(path) as f:
+                text = f.read()
+        except FileNotFoundError:
+            raise errors.ContainerNotFound(container_id) from None
+        except NotADirectoryError:
+            raise errors.ContainerNotFound(container_id) from None
+        try:
+            return Record.from_json(text)
+        except (ValueError, KeyError, TypeError) as e:
+            raise errors.StateError(path, f"corrupt state file: {e}") from None
+
+    def observe(self, container_id: str) -> Observed:
+        record = self.load(container_id)
+        return Observed(record, self.status_of(record))
+
+    def status_of(self, record: Record) -> Status:
+        from ociruntime.cgroups import freezer
+
+        return derive_status(
+            record.phase,
+            procfs.read_stat(record.pid),
+            record.init_start_time,
+            procfs.read_stat(record.creator_pid) if record.phase is Phase.CREATING else None,
+            record.creator_start_time,
+            fifo_exists=os.path.exists(self.fifo_path(record.id)),
+            frozen=freezer.is_frozen(record.cgroup_paths),
+        )
+
+    def list_ids(self) -> list[str]:
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in names if _VALID_ID.fullmatch(n) and os.path.isdir(os.path.join(self.root, n)))
+
+    @contextlib.contextmanager
+    def locked(self, container_id: str) -> Iterator[None]:
+        """Hold the container's exclusive lock; fails with not-found if it vanished while we waited."""
+        path = self.path(container_id)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            raise errors.ContainerNotFound(container_id) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_nlink == 0:  # deleted by whoever held the lock before us
+                raise errors.ContainerNotFound(container_id)
+            yield
+        finally:
+            os.close(fd)
