@@ -38,8 +38,14 @@ def run_hook(hook: dict[str, Any], phase: str, payload: bytes) -> None:
     timeout = hook.get("timeout")
     try:
         proc = subprocess.Popen(
-            args, executable=path, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, close_fds=True, cwd="/",
+            args,
+            executable=path,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+            cwd="/",
         )
     except OSError as e:
         raise errors.HookFailed(phase, path, e.strerror or str(e)) from None

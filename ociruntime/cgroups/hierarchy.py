@@ -46,7 +46,11 @@ def parse_mountinfo(text: str) -> Layout:
         if fstype == "cgroup2":
             key = UNIFIED
         elif fstype == "cgroup":
-            opts = [o for o in super_opts.split(",") if o not in ("rw", "ro") and not o.startswith(("release_agent", "clone_children", "noprefix", "xattr"))]
+            opts = [
+                o
+                for o in super_opts.split(",")
+                if o not in ("rw", "ro") and not o.startswith(("release_agent", "clone_children", "noprefix", "xattr"))
+            ]
             key = ",".join(opts)
         else:
             continue
@@ -92,6 +96,6 @@ def container_paths(layout: Layout, cgroups_path: str, own: dict[str, str]) -> d
         rel = os.path.normpath(rel)
         # The mount may show only a subtree (inside a cgroup namespace or a container): strip its root.
         if h.root != "/" and (rel == h.root or rel.startswith(h.root + "/")):
-            rel = rel[len(h.root):] or "/"
+            rel = rel[len(h.root) :] or "/"
         paths[h.key] = os.path.join(h.mountpoint, rel.lstrip("/"))
     return paths

@@ -38,4 +38,4 @@ def render_list(store: Store, *, fmt: str, quiet: bool) -> str:
 def _table(rows: list[list[str]]) -> str:
     """Like Go's tabwriter with minwidth 12, padding 3, as runc uses: the last column is not padded."""
     widths = [max(12, max(len(r[i]) for r in rows) + 3) for i in range(len(rows[0]) - 1)]
-    return "".join("".join(cell.ljust(w) for cell, w in zip(r, widths)) + r[-1] + "\n" for r in rows)
+    return "".join("".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + r[-1] + "\n" for r in rows)

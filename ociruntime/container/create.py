@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 from ociruntime import errors, hooks
 from ociruntime.cgroups import manager as cgroups
+from ociruntime.container import pidfile
 from ociruntime.linux import identity, namespaces, procfs
 from ociruntime.process import spawn
 from ociruntime.process.init import InitContext
 from ociruntime.spec import devices as device_plan
-from ociruntime.container import pidfile
 from ociruntime.spec.capabilities import CapabilitySets, parse_capabilities
 from ociruntime.spec.load import load_bundle
 from ociruntime.spec.model import Spec
@@ -43,6 +43,10 @@ def create(store: Store, container_id: str, options: CreateOptions) -> Record:
         raise errors.NotSupported("process.terminal", "terminals are not supported yet")
     if not os.path.isdir(spec.rootfs):
         raise errors.BundleError(spec.rootfs, "root.path is not a directory")
+    from ociruntime.spec.semantic import config_warnings
+
+    for path, message in config_warnings(spec.raw):
+        _warn(f"{path}: {message}")
     top = identity.last_cap()
     caps = parse_capabilities(process.raw.get("capabilities"), top)
     if caps is not None and caps.unknown_to_host:

@@ -12,8 +12,15 @@ from ociruntime.state.store import Store
 
 # Signals a foreground `run` passes on to the container, as runc's signal proxy does.
 _FORWARDED = (
-    signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2,
-    signal.SIGWINCH, signal.SIGCONT, signal.SIGALRM,
+    signal.SIGHUP,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGTERM,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGWINCH,
+    signal.SIGCONT,
+    signal.SIGALRM,
 )
 
 

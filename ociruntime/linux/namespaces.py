@@ -65,7 +65,9 @@ def unshare_flags(spec: Spec, *, exclude: tuple[str, ...] = ("user",)) -> int:
     return flags
 
 
-def write_id_maps(pid: int, uid_maps: tuple[IdMapping, ...], gid_maps: tuple[IdMapping, ...], *, deny_setgroups: bool) -> None:
+def write_id_maps(
+    pid: int, uid_maps: tuple[IdMapping, ...], gid_maps: tuple[IdMapping, ...], *, deny_setgroups: bool
+) -> None:
     """Write /proc/<pid>/{uid,gid}_map for a process that just made a user namespace."""
     if deny_setgroups:
         _write(f"/proc/{pid}/setgroups", "deny")

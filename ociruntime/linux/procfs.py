@@ -27,11 +27,10 @@ def read_stat(pid: int) -> ProcStat | None:
         return None
     # The command name is in parentheses and may itself contain spaces and ')', so split after the
     # last ')'. Fields after it start at field 3 (state); starttime is field 22.
-    rest = raw[raw.rindex(b")") + 2:].split()
+    rest = raw[raw.rindex(b")") + 2 :].split()
     return ProcStat(state=rest[0].decode(), ppid=int(rest[1]), start_time=int(rest[19]))
 
 
 def start_time(pid: int) -> int | None:
     stat = read_stat(pid)
     return None if stat is None else stat.start_time
-

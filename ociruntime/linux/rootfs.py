@@ -92,7 +92,9 @@ def mount_cgroup(spec: Spec, plan: plans.MountPlan, cgroup_paths: dict[str, str]
     fresh = spec.new_namespace("cgroup")
     layout = hierarchy.read_layout()
     if layout.is_v2:
-        _mount_hierarchy(target, "cgroup2", None, cgroup_paths.get(hierarchy.UNIFIED), flags | (plan.flags & abi.MS_RDONLY), fresh)
+        _mount_hierarchy(
+            target, "cgroup2", None, cgroup_paths.get(hierarchy.UNIFIED), flags | (plan.flags & abi.MS_RDONLY), fresh
+        )
         return
     libc.mount("tmpfs", target, "tmpfs", flags, "mode=755")
     for h in layout.hierarchies:
@@ -106,7 +108,9 @@ def mount_cgroup(spec: Spec, plan: plans.MountPlan, cgroup_paths: dict[str, str]
         libc.mount(None, target, None, abi.MS_REMOUNT | abi.MS_RDONLY | flags, "mode=755")
 
 
-def _mount_hierarchy(target: str, fstype: str, data: str | None, host_path: str | None, flags: int, fresh: bool) -> None:
+def _mount_hierarchy(
+    target: str, fstype: str, data: str | None, host_path: str | None, flags: int, fresh: bool
+) -> None:
     if fresh or host_path is None:
         libc.mount(fstype, target, fstype, flags, data)
         return
@@ -116,7 +120,9 @@ def _mount_hierarchy(target: str, fstype: str, data: str | None, host_path: str 
 
 def dev_is_bind_mounted(spec: Spec) -> bool:
     for m in spec.mounts:
-        if os.path.normpath(m.destination) == "/dev" and (m.type == "bind" or "bind" in m.options or "rbind" in m.options):
+        if os.path.normpath(m.destination) == "/dev" and (
+            m.type == "bind" or "bind" in m.options or "rbind" in m.options
+        ):
             return True
     return False
 

@@ -32,7 +32,7 @@ from ociruntime import errors
 _MAX = 65536
 
 
-class Msg(str, enum.Enum):
+class Msg(enum.StrEnum):
     GO = "go"
     USERNS_READY = "userns_ready"
     MAPS_WRITTEN = "maps_written"
@@ -71,7 +71,9 @@ class Channel:
         """Receive one message that must be `kind`; an ERROR from the child is raised as InitFailed."""
         got, payload, fds = self.recv()
         if got is Msg.ERROR:
-            raise errors.InitFailed(payload.get("step", "setup"), payload.get("message", "failed"), payload.get("errno", 0))
+            raise errors.InitFailed(
+                payload.get("step", "setup"), payload.get("message", "failed"), payload.get("errno", 0)
+            )
         if got is not kind:
             raise errors.InitFailed("protocol", f"expected {kind.value}, got {got.value}")
         return payload, fds

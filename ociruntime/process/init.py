@@ -13,7 +13,7 @@ import signal
 import stat
 from dataclasses import dataclass
 
-from ociruntime import abi, errors
+from ociruntime import errors
 from ociruntime.linux import identity, libc, namespaces, rootfs
 from ociruntime.process.channel import Channel, Msg
 from ociruntime.spec.capabilities import CapabilitySets

@@ -50,7 +50,9 @@ def spawn(
         parent_chan.send(Msg.GO)
         if ctx.spec.new_namespace("user"):
             parent_chan.expect(Msg.USERNS_READY)
-            namespaces.write_id_maps(intermediate, ctx.spec.uid_mappings, ctx.spec.gid_mappings, deny_setgroups=os.geteuid() != 0)
+            namespaces.write_id_maps(
+                intermediate, ctx.spec.uid_mappings, ctx.spec.gid_mappings, deny_setgroups=os.geteuid() != 0
+            )
             parent_chan.send(Msg.MAPS_WRITTEN)
         payload, _ = parent_chan.expect(Msg.INIT_PID)
         init_pid = int(payload["pid"])

@@ -27,7 +27,12 @@ class Device:
 DEFAULT_DEVICES: tuple[Device, ...] = tuple(
     Device(f"/dev/{name}", "c", major, minor, 0o666, 0, 0)
     for name, major, minor in (
-        ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
     )
 )
 

@@ -61,7 +61,7 @@ class Process:
         prefix = name + "="
         for entry in reversed(self.env):
             if entry.startswith(prefix):
-                return entry[len(prefix):]
+                return entry[len(prefix) :]
         return None
 
 

@@ -62,8 +62,15 @@ IGNORED_OPTIONS = frozenset({"tmpcopyup", "_netdev", "nofail", "x-systemd.automo
 
 # Flags that a bind mount only gets through a second, MS_REMOUNT call.
 BIND_REMOUNT_FLAGS = (
-    F.MS_RDONLY | F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC | F.MS_NOATIME | F.MS_NODIRATIME
-    | F.MS_RELATIME | F.MS_STRICTATIME | F.MS_NOSYMFOLLOW
+    F.MS_RDONLY
+    | F.MS_NOSUID
+    | F.MS_NODEV
+    | F.MS_NOEXEC
+    | F.MS_NOATIME
+    | F.MS_NODIRATIME
+    | F.MS_RELATIME
+    | F.MS_STRICTATIME
+    | F.MS_NOSYMFOLLOW
 )
 
 

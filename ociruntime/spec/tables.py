@@ -57,8 +57,8 @@ def _parse_realtime(name: str) -> int | None:
             return int(base)
         for op in ("+", "-"):
             prefix = base_name + op
-            if name.startswith(prefix) and name[len(prefix):].isdigit():
-                offset = int(name[len(prefix):]) * (1 if op == "+" else -1)
+            if name.startswith(prefix) and name[len(prefix) :].isdigit():
+                offset = int(name[len(prefix) :]) * (1 if op == "+" else -1)
                 number = int(base) + offset
                 if sign * offset >= 0 and signal.SIGRTMIN <= number <= signal.SIGRTMAX:
                     return number

@@ -12,18 +12,15 @@ import enum
 from ociruntime.linux.procfs import ProcStat
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     CREATING = "creating"
     CREATED = "created"
     RUNNING = "running"
     PAUSED = "paused"
     STOPPED = "stopped"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Phase(str, enum.Enum):
+class Phase(enum.StrEnum):
     """What the runtime last wrote down: the furthest lifecycle step it completed."""
 
     CREATING = "creating"
