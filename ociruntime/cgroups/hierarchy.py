@@ -8,6 +8,7 @@ the same relative path in every hierarchy; the key `""` stands for the cgroup2 h
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 UNIFIED = ""
@@ -57,8 +58,15 @@ def parse_mountinfo(text: str) -> Layout:
         if key in seen:  # the same hierarchy bind-mounted twice: the first mount is the host's
             continue
         seen.add(key)
-        found.append(Hierarchy(key=key, mountpoint=fields[4], root=fields[3]))
+        found.append(Hierarchy(key=key, mountpoint=unescape(fields[4]), root=unescape(fields[3])))
     return Layout(tuple(found))
+
+
+def unescape(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash in paths as octal escapes (\\040)."""
+    if "\\" not in field:
+        return field
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def parse_proc_cgroup(text: str) -> dict[str, str]:

@@ -22,7 +22,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of printing usage and exiting with 2 (runc exits 1 on bad usage)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise errors.UsageError(f"{self.prog}: {message}")
+        command = self.prog.partition(" ")[2]
+        raise errors.UsageError(f"{command}: {message}" if command else message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,7 +123,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
     from ociruntime.spec.tables import parse_signal
 
     store = _store(args)
-    store.path(args.id)  # validates the id before the signal, like runc
+    store.load(args.id)  # like runc: an unknown container is reported before a bad signal
     try:
         sig = parse_signal(args.signal)
     except ValueError as e:

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from ociruntime import errors, hooks
 from ociruntime.cgroups import manager as cgroups
+from ociruntime.cgroups import resources
 from ociruntime.container import pidfile
-from ociruntime.linux import identity, namespaces, procfs
+from ociruntime.linux import attributes, identity, namespaces, procfs, seccomp
 from ociruntime.process import spawn
+from ociruntime.process.execute import ProcessPlan, SeccompProgram
 from ociruntime.process.init import InitContext
 from ociruntime.spec import devices as device_plan
 from ociruntime.spec.capabilities import CapabilitySets, parse_capabilities
@@ -54,9 +56,11 @@ def create(store: Store, container_id: str, options: CreateOptions) -> Record:
     if caps is not None and caps.unraisable_ambient():
         names = ", ".join(caps.unraisable_ambient())
         _debug(f"ambient capabilities not in both the permitted and inheritable sets are not raised: {names}")
+    # Compiled here, before anything is forked: a bad filter fails create before it made anything.
+    seccomp_program = seccomp.build((spec.raw.get("linux") or {}).get("seccomp"))
     ns_fds = namespaces.open_paths(spec)
     try:
-        record = _create_claimed(store, container_id, options, spec, caps, top, ns_fds)
+        record = _create_claimed(store, container_id, options, spec, caps, top, ns_fds, seccomp_program)
     finally:
         namespaces.close_all(ns_fds)
     return record
@@ -70,6 +74,7 @@ def _create_claimed(
     caps: CapabilitySets | None,
     top: int,
     ns_fds: dict[str, int],
+    seccomp_program: SeccompProgram | None,
 ) -> Record:
     process = spec.process
     assert process is not None
@@ -94,17 +99,22 @@ def _create_claimed(
         cgroup_created = cgroups.create(record.cgroup_paths)
         record.cgroup_created = cgroup_created
         store.save(record)
+        resources.apply(record.cgroup_paths, (spec.raw.get("linux") or {}).get("resources"))
         ctx = InitContext(
             spec=spec,
-            process=process,
+            plan=ProcessPlan(
+                process=process,
+                capabilities=caps,
+                last_cap=top,
+                preserve_fds=options.preserve_fds,
+                seccomp=seccomp_program,
+                attributes=attributes.plan(spec),
+            ),
             fifo_path=fifo,
             devices=device_plan.plan_devices((spec.raw.get("linux") or {}).get("devices")),
-            capabilities=caps,
-            last_cap=top,
             cgroup_paths=record.cgroup_paths,
             no_pivot=options.no_pivot,
             no_new_keyring=options.no_new_keyring,
-            preserve_fds=options.preserve_fds,
         )
 
         def on_init_pid(pid: int) -> None:

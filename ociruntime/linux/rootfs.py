@@ -43,14 +43,10 @@ def _mountpoint_of(path: str) -> str:
     best = "/"
     with open("/proc/self/mountinfo") as f:
         for line in f:
-            point = _unescape(line.split()[4])
+            point = hierarchy.unescape(line.split()[4])
             if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
                 best = point
     return best
-
-
-def _unescape(text: str) -> str:
-    return text.encode().decode("unicode_escape") if "\\" in text else text
 
 
 def mount_all(spec: Spec, cgroup_paths: dict[str, str]) -> None:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import os
 import signal
-import stat
 from dataclasses import dataclass
 
-from ociruntime import errors
-from ociruntime.linux import identity, libc, namespaces, rootfs
+from ociruntime.linux import libc, namespaces, rootfs, sysctl
 from ociruntime.process.channel import Channel, Msg
-from ociruntime.spec.capabilities import CapabilitySets
+from ociruntime.process.execute import ProcessPlan, StepFailed, become_and_exec, find_program
 from ociruntime.spec.devices import Device
-from ociruntime.spec.model import DEFAULT_PATH, Process, Spec
+from ociruntime.spec.model import Spec
 
 
 @dataclass(frozen=True)
@@ -26,15 +24,12 @@ class InitContext:
     """Everything init needs, resolved by the parent before forking (no parsing happens in here)."""
 
     spec: Spec
-    process: Process
+    plan: ProcessPlan
     fifo_path: str
     devices: tuple[Device, ...]
-    capabilities: CapabilitySets | None
-    last_cap: int
     cgroup_paths: dict[str, str]
     no_pivot: bool = False
     no_new_keyring: bool = False
-    preserve_fds: int = 0
 
 
 # Signals that end a container still waiting for `start`, as they would end any program that has not
@@ -94,7 +89,7 @@ def _set_up(chan: Channel, ctx: InitContext) -> tuple[int, str]:
         step = "devices"
         rootfs.populate_dev(spec, ctx.devices, in_user_namespace=spec.namespace("user") is not None)
     step = "cwd"
-    rootfs.make_cwd(spec, ctx.process.cwd)
+    rootfs.make_cwd(spec, ctx.plan.process.cwd)
     step = "createRuntime hooks"
     chan.send(Msg.CREATE_RUNTIME)
     chan.expect(Msg.CONTINUE)
@@ -108,31 +103,16 @@ def _set_up(chan: Channel, ctx: InitContext) -> tuple[int, str]:
         libc.sethostname(spec.hostname)
     if spec.domainname is not None:
         libc.setdomainname(spec.domainname)
+    sysctls = (spec.raw.get("linux") or {}).get("sysctl")
+    if sysctls:
+        step = "sysctl"
+        sysctl.apply(sysctls)
     step = "finish rootfs"
     rootfs.finish_root(spec)
     step = "exec"
     # Looked up now so that a missing program fails `create`, as with runc, not a later `start`.
-    find_program(ctx.process)
+    find_program(ctx.plan.process)
     return fifo_fd, step
-
-
-def find_program(process: Process) -> str:
-    """args[0] resolved like execvp would, with the container's PATH (or the usual default)."""
-    name = process.args[0]
-    if "/" in name:
-        candidates = [name if name.startswith("/") else os.path.join(process.cwd, name)]
-    else:
-        search = process.env_value("PATH")
-        candidates = [os.path.join(d or ".", name) for d in (search if search is not None else DEFAULT_PATH).split(":")]
-    for path in candidates:
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
-            return path
-    where = "" if "/" in name else " in $PATH"
-    raise errors.RuntimeFailure(f'"{name}": executable file not found{where}')
 
 
 def _wait_for_start(fifo_fd: int) -> None:
@@ -145,52 +125,9 @@ def _wait_for_start(fifo_fd: int) -> None:
 
 
 def _exec_user_program(ctx: InitContext) -> None:
-    process = ctx.process
-    step = "user"
     try:
-        caps = ctx.capabilities
-        if caps is not None:
-            step = "capabilities"
-            identity.drop_bounding(caps, ctx.last_cap)
-        step = "user"
-        identity.set_user(process.user, set_groups=_may_set_groups(), keep_caps=caps is not None)
-        if caps is not None:
-            step = "capabilities"
-            identity.apply_capabilities(caps)
-        if process.no_new_privileges:
-            step = "noNewPrivileges"
-            identity.set_no_new_privs()
-        if process.user.umask is not None:
-            os.umask(process.user.umask)
-        step = "cwd"
-        os.chdir(process.cwd)
-        step = "exec"
-        program = find_program(process)
-        # Python ignores SIGPIPE and SIGXFSZ; ignored signals survive exec, handled ones do not.
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-        libc.close_range(3 + ctx.preserve_fds)
-        os.execve(program, list(process.args), _env_dict(process.env))
-    except BaseException as exc:  # noqa: BLE001
+        become_and_exec(ctx.plan)
+    except StepFailed as exc:
         # `start` has returned already; the container's stderr is the only one left to tell.
-        message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        os.write(2, f"ociruntime: {step}: {message}\n".encode(errors="replace"))
-        os._exit(127 if step == "exec" else 1)
-
-
-def _may_set_groups() -> bool:
-    """setgroups(2) is refused in a user namespace whose setgroups file says deny (rootless maps)."""
-    try:
-        with open("/proc/self/setgroups") as f:
-            return f.read().strip() != "deny"
-    except OSError:
-        return True
-
-
-def _env_dict(env: tuple[str, ...]) -> dict[str, str]:
-    result: dict[str, str] = {}
-    for entry in env:
-        key, sep, value = entry.partition("=")
-        if sep:
-            result[key] = value
-    return result
+        os.write(2, f"ociruntime: {exc}\n".encode(errors="replace"))
+        os._exit(127 if exc.step == "exec" else 1)

@@ -47,8 +47,8 @@ def default_config(*, rootless: bool = False) -> dict[str, Any]:
     namespaces = [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")]
     linux: dict[str, Any] = {
         "namespaces": namespaces,
-        "maskedPaths": MASKED_PATHS,
-        "readonlyPaths": READONLY_PATHS,
+        "maskedPaths": list(MASKED_PATHS),
+        "readonlyPaths": list(READONLY_PATHS),
     }
     if rootless:
         # An unprivileged user owns only its own id: map it to root inside. No mknod, no sysfs of the

@@ -73,6 +73,8 @@ class Record:
     @classmethod
     def from_json(cls, text: str) -> Record:
         doc = json.loads(text)
+        if not isinstance(doc, dict):
+            raise ValueError("not a JSON object")
         known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
         known["phase"] = Phase(known["phase"])
         return cls(**known)

@@ -1,0 +1,138 @@
+"""The last steps every container process takes, init after `start` and each `exec`'d process alike:
+become the configured user with the configured capabilities and limits, then exec the program.
+
+The order is the kernel's: attributes that need privilege first, the bounding set while still
+privileged, ids with capabilities kept across setuid, the final capability sets, no_new_privs, then the
+seccomp filter as late as possible (only the exec itself runs under it), and execve. A failure raises;
+the caller decides who hears about it (init: the container's stderr; exec: the waiting runtime).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+from dataclasses import dataclass
+from typing import NoReturn, Protocol
+
+from ociruntime import errors
+from ociruntime.linux import identity, libc
+from ociruntime.spec.capabilities import CapabilitySets
+from ociruntime.spec.model import DEFAULT_PATH, Process
+
+
+class SeccompProgram(Protocol):
+    """A filter compiled in the parent before forking (ociruntime.linux.seccomp); only loaded here."""
+
+    def load(self) -> None: ...
+
+
+class ProcessAttributes(Protocol):
+    """rlimits, oom_score_adj, scheduler, I/O priority, personality, CPU affinity and memory policy."""
+
+    def apply(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProcessPlan:
+    process: Process
+    capabilities: CapabilitySets | None
+    last_cap: int
+    preserve_fds: int = 0
+    seccomp: SeccompProgram | None = None
+    attributes: ProcessAttributes | None = None
+
+
+class StepFailed(Exception):
+    """An exception from a named step, so the report can say where it happened."""
+
+    def __init__(self, step: str, cause: BaseException) -> None:
+        self.step = step
+        self.cause = cause
+        super().__init__(f"{step}: {describe(cause)}")
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+        return f"{exc.filename}: {reason}" if exc.filename else reason
+    return str(exc)
+
+
+def become_and_exec(plan: ProcessPlan) -> NoReturn:
+    process = plan.process
+    caps = plan.capabilities
+    step = "process attributes"
+    try:
+        if plan.attributes is not None:
+            plan.attributes.apply()
+        if plan.seccomp is not None and not process.no_new_privileges:
+            # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before dropping it.
+            step = "seccomp"
+            plan.seccomp.load()
+        if caps is not None:
+            step = "capabilities"
+            identity.drop_bounding(caps, plan.last_cap)
+        step = "user"
+        identity.set_user(process.user, set_groups=may_set_groups(), keep_caps=caps is not None)
+        if caps is not None:
+            step = "capabilities"
+            identity.apply_capabilities(caps)
+        if process.no_new_privileges:
+            step = "noNewPrivileges"
+            identity.set_no_new_privs()
+        if process.user.umask is not None:
+            os.umask(process.user.umask)
+        step = "cwd"
+        os.chdir(process.cwd)
+        step = "exec"
+        program = find_program(process)
+        # Python ignores SIGPIPE and SIGXFSZ; ignored signals survive exec, handled ones do not.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+        libc.close_range(3 + plan.preserve_fds)
+        if plan.seccomp is not None and process.no_new_privileges:
+            step = "seccomp"
+            plan.seccomp.load()
+            step = "exec"
+        os.execve(program, list(process.args), env_dict(process.env))
+    except BaseException as exc:  # noqa: BLE001 - re-raised with the step that failed
+        raise StepFailed(step, exc) from exc
+
+
+def find_program(process: Process) -> str:
+    """args[0] resolved like execvp would, with the container's PATH (or the usual default)."""
+    name = process.args[0]
+    if "/" in name:
+        candidates = [name if name.startswith("/") else os.path.join(process.cwd, name)]
+    else:
+        search = process.env_value("PATH")
+        directories = (search if search is not None else DEFAULT_PATH).split(":")
+        candidates = [os.path.join(d or ".", name) for d in directories]
+    for path in candidates:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+            return path
+    where = "" if "/" in name else " in $PATH"
+    raise errors.RuntimeFailure(f'"{name}": executable file not found{where}')
+
+
+def may_set_groups() -> bool:
+    """setgroups(2) is refused in a user namespace whose setgroups file says deny (rootless maps)."""
+    try:
+        with open("/proc/self/setgroups") as f:
+            return f.read().strip() != "deny"
+    except OSError:
+        return True
+
+
+def env_dict(env: tuple[str, ...]) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for entry in env:
+        key, sep, value = entry.partition("=")
+        if sep:
+            result[key] = value
+    return result
