@@ -7,15 +7,16 @@ becomes one line on stderr (and one in --log), and the exit code.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from ociruntime import SPEC_VERSION, __version__, errors
-from ociruntime.cli import log
+from ociruntime.cli import cgroup_verbs, exec_verb, info_verbs, lifecycle_verbs, log
+from ociruntime.cli.common import DEFAULT_ROOT
 
-DEFAULT_ROOT = "/run/ociruntime"
+# Each group adds its verbs to the parser and sets `handler` on them; a verb's work is imported lazily.
+VERB_GROUPS = (lifecycle_verbs, exec_verb, cgroup_verbs, info_verbs)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,139 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--criu", default=None, help=argparse.SUPPRESS)
     parser.add_argument("-v", "--version", action="store_true")
     verbs = parser.add_subparsers(dest="verb", parser_class=_Parser)
-
-    def bundle_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("-b", "--bundle", default=".")
-        p.add_argument("--console-socket", default=None)
-        p.add_argument("--pid-file", default=None)
-        p.add_argument("--no-pivot", action="store_true")
-        p.add_argument("--no-new-keyring", action="store_true")
-        p.add_argument("--preserve-fds", type=int, default=0)
-        p.add_argument("id")
-
-    bundle_flags(verbs.add_parser("create", help="create a container"))
-    run = verbs.add_parser("run", help="create and start a container")
-    run.add_argument("-d", "--detach", action="store_true")
-    run.add_argument("--keep", action="store_true", help="do not delete the container after it exits")
-    bundle_flags(run)
-    verbs.add_parser("start", help="start a created container").add_argument("id")
-    verbs.add_parser("state", help="print a container's state as JSON").add_argument("id")
-    kill = verbs.add_parser("kill", help="send a signal to a container's init (default SIGTERM)")
-    kill.add_argument("-a", "--all", action="store_true")
-    kill.add_argument("id")
-    kill.add_argument("signal", nargs="?", default="SIGTERM")
-    delete = verbs.add_parser("delete", help="delete a container")
-    delete.add_argument("-f", "--force", action="store_true")
-    delete.add_argument("id")
-    listing = verbs.add_parser("list", help="list containers")
-    listing.add_argument("-f", "--format", choices=("table", "json"), default="table")
-    listing.add_argument("-q", "--quiet", action="store_true")
-    spec = verbs.add_parser("spec", help="write a default config.json")
-    spec.add_argument("-b", "--bundle", default=".")
-    spec.add_argument("--rootless", action="store_true")
+    for group in VERB_GROUPS:
+        group.register(verbs)
     return parser
-
-
-def _store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from ociruntime.state.store import Store
-
-    return Store(args.root or DEFAULT_ROOT)
-
-
-def _create_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from ociruntime.container.create import CreateOptions
-
-    if args.preserve_fds < 0:
-        raise errors.UsageError("--preserve-fds must not be negative")
-    return CreateOptions(
-        bundle=args.bundle,
-        pid_file=args.pid_file,
-        console_socket=args.console_socket,
-        no_pivot=args.no_pivot,
-        no_new_keyring=args.no_new_keyring,
-        preserve_fds=args.preserve_fds,
-    )
-
-
-def cmd_create(args: argparse.Namespace) -> int:
-    from ociruntime.container.create import create
-
-    create(_store(args), args.id, _create_options(args))
-    return 0
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from ociruntime.container.run import run
-
-    return run(_store(args), args.id, _create_options(args), detach=args.detach)
-
-
-def cmd_start(args: argparse.Namespace) -> int:
-    from ociruntime.container import lifecycle
-
-    lifecycle.start(_store(args), args.id)
-    return 0
-
-
-def cmd_state(args: argparse.Namespace) -> int:
-    store = _store(args)
-    observed = store.observe(args.id)
-    sys.stdout.write(json.dumps(observed.oci_state(), indent=2) + "\n")
-    return 0
-
-
-def cmd_kill(args: argparse.Namespace) -> int:
-    from ociruntime.container import lifecycle
-    from ociruntime.spec.tables import parse_signal
-
-    store = _store(args)
-    store.load(args.id)  # like runc: an unknown container is reported before a bad signal
-    try:
-        sig = parse_signal(args.signal)
-    except ValueError as e:
-        raise errors.UsageError(str(e)) from None
-    lifecycle.kill(store, args.id, sig, all_processes=args.all)
-    return 0
-
-
-def cmd_delete(args: argparse.Namespace) -> int:
-    from ociruntime.container import lifecycle
-
-    lifecycle.delete(_store(args), args.id, force=args.force)
-    return 0
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-    from ociruntime.cli.listing import render_list
-
-    sys.stdout.write(render_list(_store(args), fmt=args.format, quiet=args.quiet))
-    return 0
-
-
-def cmd_spec(args: argparse.Namespace) -> int:
-    from ociruntime.spec.default import default_config
-
-    path = os.path.join(args.bundle, "config.json")
-    if os.path.lexists(path):
-        raise errors.RuntimeFailure(f"File {path} exists. Remove it first")
-    try:
-        with open(path, "x") as f:
-            f.write(json.dumps(default_config(rootless=args.rootless), indent="\t") + "\n")
-    except OSError as e:
-        raise errors.BundleError(path, e.strerror or str(e)) from None
-    return 0
-
-
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "create": cmd_create,
-    "run": cmd_run,
-    "start": cmd_start,
-    "state": cmd_state,
-    "kill": cmd_kill,
-    "delete": cmd_delete,
-    "list": cmd_list,
-    "spec": cmd_spec,
-}
 
 
 def version_text() -> str:
@@ -202,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise errors.UsageError("ociruntime: a command is required (see --help)")
         if args.systemd_cgroup:
             raise errors.NotSupported("--systemd-cgroup", "the systemd cgroup driver is not available; use cgroupfs")
-        return COMMANDS[args.verb](args)
+        return int(args.handler(args))
     except errors.RuntimeFailure as e:
         log.error(str(e))
         return e.exit_code

@@ -24,7 +24,7 @@ _FORWARDED = (
 )
 
 
-def run(store: Store, container_id: str, options: CreateOptions, *, detach: bool) -> int:
+def run(store: Store, container_id: str, options: CreateOptions, *, detach: bool, keep: bool = False) -> int:
     # As a subreaper, init (orphaned when the intermediate exits) becomes our child and we can wait.
     spawn.become_subreaper()
     record = create(store, container_id, options)
@@ -41,7 +41,8 @@ def run(store: Store, container_id: str, options: CreateOptions, *, detach: bool
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    lifecycle.delete(store, container_id, force=True)
+    if not keep:
+        lifecycle.delete(store, container_id, force=True)
     return status
 
 

@@ -1,0 +1,28 @@
+"""Helpers every verb group shares: the state store for --root, and the sub-parser type."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from ociruntime import errors
+
+if TYPE_CHECKING:
+    from ociruntime.state.store import Store
+
+DEFAULT_ROOT = "/run/ociruntime"
+
+Verbs = Any  # argparse's _SubParsersAction, which typeshed keeps private
+
+
+def store(args: argparse.Namespace) -> Store:
+    from ociruntime.state.store import Store
+
+    return Store(args.root or DEFAULT_ROOT)
+
+
+def non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise errors.UsageError(f"must not be negative: {text}")
+    return value
