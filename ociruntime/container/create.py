@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import pwd
 from dataclasses import dataclass
+from typing import Any
 
 from ociruntime import errors, hooks
 from ociruntime.cgroups import manager as cgroups
 from ociruntime.cgroups import resources
-from ociruntime.container import pidfile
+from ociruntime.container import lifecycle, pidfile
 from ociruntime.linux import attributes, identity, namespaces, procfs, seccomp
 from ociruntime.process import spawn
 from ociruntime.process.execute import ProcessPlan, SeccompProgram
@@ -94,7 +95,7 @@ def _create_claimed(
             config=spec.raw,
         )
         store.save(record)
-        fifo = store.make_fifo(container_id)
+        start_path, result_path = store.make_fifos(container_id)
         record.cgroup_paths = cgroups.plan_paths(spec.cgroups_path, container_id)
         cgroup_created = cgroups.create(record.cgroup_paths)
         record.cgroup_created = cgroup_created
@@ -110,7 +111,10 @@ def _create_claimed(
                 seccomp=seccomp_program,
                 attributes=attributes.plan(spec),
             ),
-            fifo_path=fifo,
+            # Opened here, not in init: a container root mapped to an unprivileged host uid could not
+            # open them through the 0700 state root. Read-write, so neither ever reads end-of-file.
+            start_fd=os.open(start_path, os.O_RDWR | os.O_CLOEXEC),
+            result_fd=os.open(result_path, os.O_RDWR | os.O_CLOEXEC),
             devices=device_plan.plan_devices((spec.raw.get("linux") or {}).get("devices")),
             cgroup_paths=record.cgroup_paths,
             no_pivot=options.no_pivot,
@@ -122,19 +126,24 @@ def _create_claimed(
             record.init_start_time = procfs.start_time(pid) or 0
             store.save(record)
 
-        def create_runtime(pid: int) -> None:
+        def create_runtime(pid: int) -> dict[str, Any]:
             state = Observed(record, Status.CREATING).oci_state()
             hooks.run_hooks(spec.raw, "prestart", state)
             hooks.run_hooks(spec.raw, "createRuntime", state)
+            return state
 
         spawn.become_subreaper()
-        spawn.spawn(
-            ctx,
-            ns_fds,
-            join_cgroups=lambda pid: cgroups.join(record.cgroup_paths, pid),
-            on_init_pid=on_init_pid,
-            create_runtime=create_runtime,
-        )
+        try:
+            spawn.spawn(
+                ctx,
+                ns_fds,
+                join_cgroups=lambda pid: cgroups.join(record.cgroup_paths, pid),
+                on_init_pid=on_init_pid,
+                create_runtime=create_runtime,
+            )
+        finally:
+            os.close(ctx.start_fd)
+            os.close(ctx.result_fd)
         record.phase = Phase.CREATED
         store.save(record)
         if options.pid_file:
@@ -142,7 +151,15 @@ def _create_claimed(
         return record
     except BaseException as exc:
         _roll_back(store, container_id, cgroup_created, exc)
+        if _is_hook_failure(exc):
+            # runtime-spec: a failed prestart/createRuntime/createContainer hook stops the container
+            # and the lifecycle continues at the poststop hooks.
+            lifecycle.run_poststop(record)
         raise
+
+
+def _is_hook_failure(exc: BaseException) -> bool:
+    return isinstance(exc, errors.HookFailed) or (isinstance(exc, errors.InitFailed) and exc.step.endswith("hooks"))
 
 
 def _roll_back(store: Store, container_id: str, cgroup_created: list[str], original: BaseException) -> None:

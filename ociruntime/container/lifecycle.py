@@ -25,11 +25,19 @@ def start(store: Store, container_id: str) -> Record:
             raise errors.RuntimeFailure("cannot start a container that has stopped")
         if observed.status is not Status.CREATED:
             raise errors.RuntimeFailure(f"cannot start an already {observed.status.value} container")
-        _release_init(store, record)
-        record.phase = Phase.RUNNING
-        store.save(record)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(store.fifo_path(container_id))
+        result_fd = os.open(store.result_path(container_id), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            _release_init(store, record)
+            record.phase = Phase.RUNNING
+            store.save(record)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(store.fifo_path(container_id))
+            failure = _read_result(result_fd)
+        finally:
+            os.close(result_fd)
+    if failure:
+        raise errors.RuntimeFailure(failure)
+    # The program runs now (init's end of exec.result closed at execve): poststart comes after it.
     _run_poststart(record)
     return record
 
@@ -46,6 +54,24 @@ def _release_init(store: Store, record: Record) -> None:
         os.write(fd, b"0")
     finally:
         os.close(fd)
+
+
+def _read_result(fd: int) -> str:
+    """Everything init writes to exec.result until it closes it (at execve, or by dying)."""
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP)
+    chunks: list[bytes] = []
+    while True:
+        poller.poll()
+        try:
+            data = os.read(fd, 4096)
+        except BlockingIOError:
+            continue
+        if not data:
+            return b"".join(chunks).decode(errors="replace").strip()
+        chunks.append(data)
 
 
 def _run_poststart(record: Record) -> None:
@@ -103,7 +129,7 @@ def _delete_locked(store: Store, observed: Observed, force: bool) -> None:
     _kill_everything(record)
     cgroups.remove(record.cgroup_created)
     store.remove(record.id)
-    _run_poststop(record)
+    run_poststop(record)
 
 
 def _kill_everything(record: Record) -> None:
@@ -137,7 +163,7 @@ def _wait_gone(record: Record) -> None:
         delay = min(delay * 2, 0.02)
 
 
-def _run_poststop(record: Record) -> None:
+def run_poststop(record: Record) -> None:
     try:
         hooks.run_hooks(record.config, "poststop", Observed(record, Status.STOPPED).oci_state())
     except errors.HookFailed as e:

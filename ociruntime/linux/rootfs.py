@@ -50,12 +50,17 @@ def _mountpoint_of(path: str) -> str:
 
 
 def mount_all(spec: Spec, cgroup_paths: dict[str, str]) -> None:
-    for m in spec.mounts:
+    for index, m in enumerate(spec.mounts):
         plan = plans.plan_mount(m.destination, m.type, m.source, m.options)
-        if m.type == "cgroup" or m.type == "cgroup2":
-            mount_cgroup(spec, plan, cgroup_paths)
-        else:
-            mount_one(spec, plan)
+        try:
+            if m.type == "cgroup" or m.type == "cgroup2":
+                mount_cgroup(spec, plan, cgroup_paths)
+            else:
+                mount_one(spec, plan)
+        except OSError as e:
+            # Name the config entry, not the host path the kernel saw: that is what the user wrote.
+            what = e.filename if e.filename and not str(e.filename).startswith(spec.rootfs) else m.destination
+            raise OSError(e.errno, f"mounts[{index}] ({m.destination}): {what}: {e.strerror}") from None
 
 
 def mount_one(spec: Spec, plan: plans.MountPlan) -> None:
@@ -64,7 +69,7 @@ def mount_one(spec: Spec, plan: plans.MountPlan) -> None:
         if source is None:
             raise OSError(2, "bind mount needs a source", plan.destination)
         source = os.path.join(spec.bundle, source)
-        is_dir = os.path.isdir(source)
+        is_dir = stat.S_ISDIR(os.stat(source).st_mode)  # raises ENOENT naming a missing source
         target = (paths.make_dirs_in_root if is_dir else paths.make_file_in_root)(spec.rootfs, plan.destination)
         libc.mount(source, target, None, plan.flags & (abi.MS_BIND | abi.MS_REC))
         if plan.remount_flags:

@@ -11,7 +11,8 @@ Every message is a small JSON object with a `type` from `Msg`; the exchange, in 
     intermediate  INIT_PID           pid                 init forked (host pid); intermediate exits
     init          CREATE_RUNTIME     -                   namespaces and mounts are set up: parent runs
                                                          prestart and createRuntime hooks
-    parent        CONTINUE           -                   init goes on (createContainer hooks, pivot)
+    parent        CONTINUE           state               init goes on: createContainer hooks (reading
+                                                         `state` on stdin), pivot_root, ...
     init          READY              -                   init waits on exec.fifo; create may return
     any child     ERROR              step, errno, msg    setup failed at `step`; the parent rolls back
 

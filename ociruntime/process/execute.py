@@ -59,7 +59,8 @@ def describe(exc: BaseException) -> str:
     return str(exc)
 
 
-def become_and_exec(plan: ProcessPlan) -> NoReturn:
+def become_and_exec(plan: ProcessPlan, *, keep_fd: int | None = None) -> NoReturn:
+    """`keep_fd` (close-on-exec) stays open until execve: the caller's way to learn that exec happened."""
     process = plan.process
     caps = plan.capabilities
     step = "process attributes"
@@ -87,17 +88,51 @@ def become_and_exec(plan: ProcessPlan) -> NoReturn:
         os.chdir(process.cwd)
         step = "exec"
         program = find_program(process)
+        env = env_dict(process.env)
+        if "HOME" not in env:
+            env["HOME"] = home_of(process.user.uid)
         # Python ignores SIGPIPE and SIGXFSZ; ignored signals survive exec, handled ones do not.
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-        libc.close_range(3 + plan.preserve_fds)
+        close_inherited_fds(3 + plan.preserve_fds, keep_fd)
         if plan.seccomp is not None and process.no_new_privileges:
             step = "seccomp"
             plan.seccomp.load()
             step = "exec"
-        os.execve(program, list(process.args), env_dict(process.env))
+        os.execve(program, list(process.args), env)
     except BaseException as exc:  # noqa: BLE001 - re-raised with the step that failed
         raise StepFailed(step, exc) from exc
+
+
+def close_inherited_fds(first: int, keep_fd: int | None) -> None:
+    """Close every fd from `first` up, except `keep_fd`: nothing of the runtime reaches the program."""
+    if keep_fd is None or keep_fd < first:
+        libc.close_range(first)
+        return
+    if keep_fd > first:
+        libc.close_range(first, keep_fd - 1)
+    libc.close_range(keep_fd + 1)
+
+
+def report_failure(fd: int, message: str) -> None:
+    """Best effort: tell whoever waits on `fd` why the program did not start."""
+    try:
+        os.write(fd, message.encode(errors="replace")[:4000])
+    except OSError:
+        pass
+
+
+def home_of(uid: int) -> str:
+    """HOME for a process whose env lacks it: its /etc/passwd entry in the container, else "/" (runc's rule)."""
+    try:
+        with open("/etc/passwd", "rb") as f:
+            for line in f:
+                fields = line.decode(errors="replace").rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == str(uid):
+                    return fields[5] or "/"
+    except OSError:
+        pass
+    return "/"
 
 
 def find_program(process: Process) -> str:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import signal
 from dataclasses import dataclass
+from typing import Any
 
+from ociruntime import hooks
 from ociruntime.linux import libc, namespaces, rootfs, sysctl
 from ociruntime.process.channel import Channel, Msg
-from ociruntime.process.execute import ProcessPlan, StepFailed, become_and_exec, find_program
+from ociruntime.process.execute import ProcessPlan, StepFailed, become_and_exec, find_program, report_failure
 from ociruntime.spec.devices import Device
 from ociruntime.spec.model import Spec
 
@@ -25,7 +27,8 @@ class InitContext:
 
     spec: Spec
     plan: ProcessPlan
-    fifo_path: str
+    start_fd: int  # exec.fifo, read end: `start` writes one byte
+    result_fd: int  # exec.result, write end: where `start` learns how exec went
     devices: tuple[Device, ...]
     cgroup_paths: dict[str, str]
     no_pivot: bool = False
@@ -37,22 +40,32 @@ class InitContext:
 _ENDING_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
+class Steps:
+    """The name of the step in progress, so that a failure can say where it happened."""
+
+    def __init__(self) -> None:
+        self.current = "init"
+
+    def __call__(self, name: str) -> None:
+        self.current = name
+
+
 def init_main(chan: Channel, ctx: InitContext, gate_fd: int) -> None:
     """Runs in the forked child; never returns."""
-    step = "init"
+    step = Steps()
     try:
         _wait_for_gate(gate_fd)
         for sig in _ENDING_SIGNALS:
             signal.signal(sig, _exit_on_signal)
-        fifo_fd, step = _set_up(chan, ctx)
-        step = "ready"
+        state = _set_up(chan, ctx, step)
+        step("ready")
         chan.send(Msg.READY)
         chan.close()
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent
-        chan.report(step, exc)
+        chan.report(step.current, exc)
         os._exit(1)
-    _wait_for_start(fifo_fd)
-    _exec_user_program(ctx)
+    _wait_for_start(ctx.start_fd)
+    _start_user_program(ctx, state)
 
 
 def _wait_for_gate(gate_fd: int) -> None:
@@ -70,49 +83,52 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
     os._exit(128 + signum)
 
 
-def _set_up(chan: Channel, ctx: InitContext) -> tuple[int, str]:
+def _set_up(chan: Channel, ctx: InitContext, step: Steps) -> dict[str, Any]:
+    """Everything between fork and READY; returns the state document hooks will read."""
     spec = ctx.spec
-    step = "keyring"
+    step("keyring")
     if not ctx.no_new_keyring:
         libc.join_session_keyring()
     if spec.new_namespace("network"):
-        step = "loopback"
+        step("loopback")
         namespaces.bring_up_loopback()
-    step = "exec.fifo"
-    # Opened read-write so that it never reads EOF, before pivot_root hides the state directory.
-    fifo_fd = os.open(ctx.fifo_path, os.O_RDWR | os.O_CLOEXEC)
-    step = "rootfs"
+    step("rootfs")
     rootfs.prepare_root(spec)
-    step = "mounts"
+    step("mounts")
     rootfs.mount_all(spec, ctx.cgroup_paths)
     if not rootfs.dev_is_bind_mounted(spec):
-        step = "devices"
+        step("devices")
         rootfs.populate_dev(spec, ctx.devices, in_user_namespace=spec.namespace("user") is not None)
-    step = "cwd"
+    step("cwd")
     rootfs.make_cwd(spec, ctx.plan.process.cwd)
-    step = "createRuntime hooks"
+    step("createRuntime hooks")
     chan.send(Msg.CREATE_RUNTIME)
-    chan.expect(Msg.CONTINUE)
-    step = "pivot_root"
+    payload, _ = chan.expect(Msg.CONTINUE)
+    state: dict[str, Any] = payload["state"]
+    if hooks.hooks_of(spec.raw, "createContainer"):
+        # In the container's namespaces, but before pivot_root: the hook path is a host path.
+        step("createContainer hooks")
+        hooks.run_hooks(spec.raw, "createContainer", state)
+    step("pivot_root")
     if ctx.no_pivot:
         rootfs.move_root(spec.rootfs)
     else:
         rootfs.pivot(spec.rootfs)
-    step = "hostname"
+    step("hostname")
     if spec.hostname is not None:
         libc.sethostname(spec.hostname)
     if spec.domainname is not None:
         libc.setdomainname(spec.domainname)
     sysctls = (spec.raw.get("linux") or {}).get("sysctl")
     if sysctls:
-        step = "sysctl"
+        step("sysctl")
         sysctl.apply(sysctls)
-    step = "finish rootfs"
+    step("finish rootfs")
     rootfs.finish_root(spec)
-    step = "exec"
+    step("exec")
     # Looked up now so that a missing program fails `create`, as with runc, not a later `start`.
     find_program(ctx.plan.process)
-    return fifo_fd, step
+    return state
 
 
 def _wait_for_start(fifo_fd: int) -> None:
@@ -124,10 +140,19 @@ def _wait_for_start(fifo_fd: int) -> None:
     os.close(fifo_fd)
 
 
-def _exec_user_program(ctx: InitContext) -> None:
+def _start_user_program(ctx: InitContext, state: dict[str, Any]) -> None:
+    """After `start`: startContainer hooks, then become the configured process and exec.
+
+    `start` reads the outcome on exec.result: a failure report, or end-of-file once execve closed
+    our (close-on-exec) end, which means the program runs.
+    """
     try:
-        become_and_exec(ctx.plan)
+        if hooks.hooks_of(ctx.spec.raw, "startContainer"):
+            try:
+                hooks.run_hooks(ctx.spec.raw, "startContainer", state)
+            except BaseException as exc:  # noqa: BLE001
+                raise StepFailed("startContainer hooks", exc) from exc
+        become_and_exec(ctx.plan, keep_fd=ctx.result_fd)
     except StepFailed as exc:
-        # `start` has returned already; the container's stderr is the only one left to tell.
-        os.write(2, f"ociruntime: {exc}\n".encode(errors="replace"))
+        report_failure(ctx.result_fd, str(exc))
         os._exit(127 if exc.step == "exec" else 1)

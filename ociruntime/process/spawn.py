@@ -14,6 +14,7 @@ import contextlib
 import os
 import signal
 from collections.abc import Callable
+from typing import Any
 
 from ociruntime import abi, errors
 from ociruntime.linux import libc, namespaces
@@ -32,7 +33,7 @@ def spawn(
     *,
     join_cgroups: Callable[[int], None],
     on_init_pid: Callable[[int], None],
-    create_runtime: Callable[[int], None],
+    create_runtime: Callable[[int], dict[str, Any]],
 ) -> int:
     """Run the create protocol; returns init's host pid once it waits on exec.fifo.
 
@@ -60,8 +61,8 @@ def spawn(
         intermediate = 0
         on_init_pid(init_pid)
         parent_chan.expect(Msg.CREATE_RUNTIME)
-        create_runtime(init_pid)
-        parent_chan.send(Msg.CONTINUE)
+        state = create_runtime(init_pid)
+        parent_chan.send(Msg.CONTINUE, state=state)
         parent_chan.expect(Msg.READY)
         return init_pid
     except BaseException:

@@ -2,6 +2,7 @@
 
     <root>/<id>/state.json   the Record below, replaced atomically (write to a temp file, rename)
     <root>/<id>/exec.fifo    exists from create until start; init blocks reading it
+    <root>/<id>/exec.result  init's answer to start: a failure report, or end-of-file once it exec'd
 
 Readers never lock: a rename is atomic, so they see the old or the new file, never half of one.
 Commands that change a container (start, delete, pause, ...) hold an exclusive flock on the container
@@ -28,6 +29,7 @@ from ociruntime.state.status import Phase, Status, derive_status
 
 STATE_FILE = "state.json"
 FIFO_NAME = "exec.fifo"
+RESULT_NAME = "exec.result"
 RECORD_VERSION = 1
 
 _VALID_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
@@ -133,14 +135,19 @@ class Store:
             raise errors.StateError(path, f"cannot create the state directory: {e.strerror}") from None
         return path
 
-    def make_fifo(self, container_id: str) -> str:
-        path = self.fifo_path(container_id)
+    def result_path(self, container_id: str) -> str:
+        return self.path(container_id, RESULT_NAME)
+
+    def make_fifos(self, container_id: str) -> tuple[str, str]:
+        """exec.fifo and exec.result, both 0600."""
+        paths = (self.fifo_path(container_id), self.result_path(container_id))
         old = os.umask(0)
         try:
-            os.mkfifo(path, 0o600)
+            for path in paths:
+                os.mkfifo(path, 0o600)
         finally:
             os.umask(old)
-        return path
+        return paths
 
     def remove(self, container_id: str) -> None:
         shutil.rmtree(self.path(container_id), ignore_errors=True)
