@@ -85,7 +85,7 @@ def test_each_new_namespace_differs_from_the_host(runtime: Runtime, make_bundle:
     bundle = make_bundle(["sh", "-c", script])
     namespaces(bundle.config, {"type": "time"})
     bundle.write()
-    inside = dict(zip(names, run_output(runtime, bundle).split()))
+    inside = dict(zip(names, run_output(runtime, bundle).split(), strict=True))
     assert set(inside) == set(names)
     for name in names:
         assert inside[name].startswith(f"{name}:[")

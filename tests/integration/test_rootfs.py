@@ -279,7 +279,8 @@ def test_masked_paths(runtime: Runtime, make_bundle: BundleFactory, no_trace: No
         [
             "sh",
             "-c",
-            "cat /etc/secret | wc -c; ls -A /secrets | wc -l; touch /secrets/x 2>&1; echo rc=$?; cat /proc/kcore | wc -c",
+            "cat /etc/secret | wc -c; ls -A /secrets | wc -l; touch /secrets/x 2>&1; echo rc=$?;"
+            " cat /proc/kcore | wc -c",
         ],
         copy_rootfs=True,
     )
@@ -303,7 +304,8 @@ def test_readonly_paths(runtime: Runtime, make_bundle: BundleFactory, no_trace: 
         [
             "sh",
             "-c",
-            "touch /frozen/x 2>&1; echo rc=$?; touch /thawed/y && echo ok; { echo 1 > /proc/sys/kernel/ns_last_pid; } 2>&1; echo rc=$?",
+            "touch /frozen/x 2>&1; echo rc=$?; touch /thawed/y && echo ok;"
+            " { echo 1 > /proc/sys/kernel/ns_last_pid; } 2>&1; echo rc=$?",
         ],
         copy_rootfs=True,
     )

@@ -120,13 +120,15 @@ def test_make_container_dir_root_is_a_file(tmp_path: Path) -> None:
         Store(str(tmp_path / "file")).make_container_dir("c1")
 
 
-def test_make_fifo(store: Store) -> None:
+def test_make_fifos(store: Store) -> None:
     store.make_container_dir("c1")
-    path = store.make_fifo("c1")
-    assert path == os.path.join(store.root, "c1", FIFO_NAME)
-    st = os.stat(path)
-    assert stat.S_ISFIFO(st.st_mode)
-    assert stat.S_IMODE(st.st_mode) == 0o600
+    start, result = store.make_fifos("c1")
+    assert start == os.path.join(store.root, "c1", FIFO_NAME)
+    assert result == os.path.join(store.root, "c1", "exec.result")
+    for path in (start, result):
+        st = os.stat(path)
+        assert stat.S_ISFIFO(st.st_mode)
+        assert stat.S_IMODE(st.st_mode) == 0o600
 
 
 def test_remove(store: Store) -> None:
@@ -398,7 +400,7 @@ def test_observe_own_process_created_with_fifo(store: Store) -> None:
     start = procfs.start_time(me)
     store.make_container_dir("c1")
     store.save(record(pid=me, init_start_time=start, phase=Phase.CREATED))
-    store.make_fifo("c1")
+    store.make_fifos("c1")
     assert store.observe("c1").status is Status.CREATED
     os.unlink(store.fifo_path("c1"))
     assert store.observe("c1").status is Status.RUNNING
