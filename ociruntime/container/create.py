@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,14 +16,14 @@ from ociruntime import errors, hooks
 from ociruntime.cgroups import manager as cgroups
 from ociruntime.cgroups import resources
 from ociruntime.container import lifecycle, pidfile
-from ociruntime.linux import attributes, identity, namespaces, procfs, seccomp
+from ociruntime.linux import attributes, console, identity, lsm, namespaces, procfs, seccomp
 from ociruntime.process import spawn
 from ociruntime.process.execute import ProcessPlan, SeccompProgram
 from ociruntime.process.init import InitContext
 from ociruntime.spec import devices as device_plan
 from ociruntime.spec.capabilities import CapabilitySets, parse_capabilities
 from ociruntime.spec.load import load_bundle
-from ociruntime.spec.model import Spec
+from ociruntime.spec.model import Process, Spec
 from ociruntime.state.status import Phase, Status
 from ociruntime.state.store import Observed, Record, Store, check_id, rfc3339_now
 
@@ -37,15 +38,49 @@ class CreateOptions:
     preserve_fds: int = 0
 
 
-def create(store: Store, container_id: str, options: CreateOptions) -> Record:
+@dataclass
+class Prepared:
+    """Everything resolved and checked before the id is claimed: failing here leaves nothing behind."""
+
+    spec: Spec
+    process: Process
+    caps: CapabilitySets | None
+    last_cap: int
+    seccomp: SeccompProgram | None
+    ns_fds: dict[str, int]
+    console: socket.socket | None
+
+    def close(self) -> None:
+        namespaces.close_all(self.ns_fds)
+        if self.console is not None:
+            self.console.close()
+
+
+def create(
+    store: Store, container_id: str, options: CreateOptions, *, console_sock: socket.socket | None = None
+) -> Record:
+    """`console_sock`: an already connected console socket (foreground `run` with a terminal)."""
     check_id(container_id)
+    prepared = _prepare(options, console_sock)
+    try:
+        return _create_claimed(store, container_id, options, prepared)
+    finally:
+        prepared.close()
+
+
+def _prepare(options: CreateOptions, console_sock: socket.socket | None) -> Prepared:
     spec = load_bundle(options.bundle)
     process = spec.process
     assert process is not None  # load_bundle guarantees it
-    if process.terminal or options.console_socket:
-        raise errors.NotSupported("process.terminal", "terminals are not supported yet")
     if not os.path.isdir(spec.rootfs):
         raise errors.BundleError(spec.rootfs, "root.path is not a directory")
+    if not process.terminal and console_sock is not None:
+        console_sock.close()  # offered by a foreground `run` in case a terminal was asked for
+        console_sock = None
+    if process.terminal and options.console_socket is None and console_sock is None:
+        raise errors.RuntimeFailure("process.terminal is set: a --console-socket is needed to receive the terminal")
+    if not process.terminal and options.console_socket is not None:
+        raise errors.RuntimeFailure("--console-socket given but process.terminal is not set")
     from ociruntime.spec.semantic import config_warnings
 
     for path, message in config_warnings(spec.raw):
@@ -57,65 +92,63 @@ def create(store: Store, container_id: str, options: CreateOptions) -> Record:
     if caps is not None and caps.unraisable_ambient():
         names = ", ".join(caps.unraisable_ambient())
         _debug(f"ambient capabilities not in both the permitted and inheritable sets are not raised: {names}")
+    # A label the host cannot enforce fails here, as runc fails (see ociruntime.linux.lsm).
+    label_plan = lsm.plan_labels(process.raw, spec.raw.get("linux") or {}, lsm.detect())
+    for note in label_plan.notes:
+        _debug(note)
     # Compiled here, before anything is forked: a bad filter fails create before it made anything.
     seccomp_program = seccomp.build((spec.raw.get("linux") or {}).get("seccomp"))
     ns_fds = namespaces.open_paths(spec)
     try:
-        record = _create_claimed(store, container_id, options, spec, caps, top, ns_fds, seccomp_program)
-    finally:
+        if options.console_socket is not None:
+            console_sock = console.connect_socket(options.console_socket)
+    except BaseException:
         namespaces.close_all(ns_fds)
-    return record
+        raise
+    return Prepared(spec, process, caps, top, seccomp_program, ns_fds, console_sock)
 
 
-def _create_claimed(
-    store: Store,
-    container_id: str,
-    options: CreateOptions,
-    spec: Spec,
-    caps: CapabilitySets | None,
-    top: int,
-    ns_fds: dict[str, int],
-    seccomp_program: SeccompProgram | None,
-) -> Record:
-    process = spec.process
-    assert process is not None
+def _create_claimed(store: Store, container_id: str, options: CreateOptions, prepared: Prepared) -> Record:
+    spec = prepared.spec
+    linux = spec.raw.get("linux") or {}
     store.make_container_dir(container_id)
     cgroup_created: list[str] = []
+    record = Record(
+        id=container_id,
+        bundle=spec.bundle,
+        rootfs=spec.rootfs,
+        created=rfc3339_now(),
+        owner=_owner_name(),
+        phase=Phase.CREATING,
+        creator_pid=os.getpid(),
+        creator_start_time=procfs.start_time(os.getpid()) or 0,
+        annotations=spec.annotations,
+        config=spec.raw,
+    )
     try:
-        record = Record(
-            id=container_id,
-            bundle=spec.bundle,
-            rootfs=spec.rootfs,
-            created=rfc3339_now(),
-            owner=_owner_name(),
-            phase=Phase.CREATING,
-            creator_pid=os.getpid(),
-            creator_start_time=procfs.start_time(os.getpid()) or 0,
-            annotations=spec.annotations,
-            config=spec.raw,
-        )
         store.save(record)
         start_path, result_path = store.make_fifos(container_id)
         record.cgroup_paths = cgroups.plan_paths(spec.cgroups_path, container_id)
         cgroup_created = cgroups.create(record.cgroup_paths)
         record.cgroup_created = cgroup_created
         store.save(record)
-        resources.apply(record.cgroup_paths, (spec.raw.get("linux") or {}).get("resources"))
+        resources.apply(record.cgroup_paths, linux.get("resources"))
         ctx = InitContext(
             spec=spec,
             plan=ProcessPlan(
-                process=process,
-                capabilities=caps,
-                last_cap=top,
+                process=prepared.process,
+                capabilities=prepared.caps,
+                last_cap=prepared.last_cap,
                 preserve_fds=options.preserve_fds,
-                seccomp=seccomp_program,
+                seccomp=prepared.seccomp,
                 attributes=attributes.plan(spec),
             ),
             # Opened here, not in init: a container root mapped to an unprivileged host uid could not
             # open them through the 0700 state root. Read-write, so neither ever reads end-of-file.
             start_fd=os.open(start_path, os.O_RDWR | os.O_CLOEXEC),
             result_fd=os.open(result_path, os.O_RDWR | os.O_CLOEXEC),
-            devices=device_plan.plan_devices((spec.raw.get("linux") or {}).get("devices")),
+            console_socket_fd=prepared.console.fileno() if prepared.console is not None else None,
+            devices=device_plan.plan_devices(linux.get("devices")),
             cgroup_paths=record.cgroup_paths,
             no_pivot=options.no_pivot,
             no_new_keyring=options.no_new_keyring,
@@ -136,7 +169,7 @@ def _create_claimed(
         try:
             spawn.spawn(
                 ctx,
-                ns_fds,
+                prepared.ns_fds,
                 join_cgroups=lambda pid: cgroups.join(record.cgroup_paths, pid),
                 on_init_pid=on_init_pid,
                 create_runtime=create_runtime,

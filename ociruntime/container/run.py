@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 
 from ociruntime.container import lifecycle
 from ociruntime.container.create import CreateOptions, create
@@ -11,7 +12,7 @@ from ociruntime.process import spawn
 from ociruntime.state.store import Store
 
 # Signals a foreground `run` passes on to the container, as runc's signal proxy does.
-_FORWARDED = (
+FORWARDED_SIGNALS = (
     signal.SIGHUP,
     signal.SIGINT,
     signal.SIGQUIT,
@@ -27,23 +28,52 @@ _FORWARDED = (
 def run(store: Store, container_id: str, options: CreateOptions, *, detach: bool, keep: bool = False) -> int:
     # As a subreaper, init (orphaned when the intermediate exits) becomes our child and we can wait.
     spawn.become_subreaper()
-    record = create(store, container_id, options)
+    ours: socket.socket | None = None
+    theirs: socket.socket | None = None
+    if options.console_socket is None and not detach:
+        # Used only if the config asks for a terminal: then we are the console socket's receiver.
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        record = create(store, container_id, options, console_sock=theirs)
+        master = receive_master(ours) if record.config.get("process", {}).get("terminal") else None
+    finally:
+        if ours is not None:
+            ours.close()
     try:
         lifecycle.start(store, container_id)
     except BaseException:
+        if master is not None:
+            os.close(master)
         lifecycle.delete(store, container_id, force=True)
         raise
     if detach:
         return 0
-    previous = {sig: signal.signal(sig, lambda s, _f: _forward(record.pid, s)) for sig in _FORWARDED}
-    try:
-        status = _wait(record.pid)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    if master is not None:
+        from ociruntime.container.relay import relay
+
+        status = relay(master, record.pid)
+    else:
+        status = wait_forwarding_signals(record.pid)
     if not keep:
         lifecycle.delete(store, container_id, force=True)
     return status
+
+
+def receive_master(sock: socket.socket | None) -> int | None:
+    if sock is None:
+        return None
+    _, fds, _, _ = socket.recv_fds(sock, 1024, 1)
+    return fds[0] if fds else None
+
+
+def wait_forwarding_signals(pid: int) -> int:
+    """Wait for our child `pid`, passing on the signals we get, as runc's signal proxy does."""
+    previous = {sig: signal.signal(sig, lambda s, _f: _forward(pid, s)) for sig in FORWARDED_SIGNALS}
+    try:
+        return _wait(pid)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _forward(pid: int, sig: int) -> None:
@@ -54,8 +84,12 @@ def _forward(pid: int, sig: int) -> None:
 
 
 def _wait(pid: int) -> int:
-    """Exit status the shell way: the code, or 128 + the signal that killed it."""
     _, status = os.waitpid(pid, 0)
+    return exit_status(status)
+
+
+def exit_status(status: int) -> int:
+    """Exit status the shell way: the code, or 128 + the signal that killed it."""
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)

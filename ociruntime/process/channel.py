@@ -62,9 +62,16 @@ class Channel:
 
     def recv(self) -> tuple[Msg, dict[str, Any], list[int]]:
         """The next message; a closed peer reads as an ERROR saying so."""
+        got = self.recv_or_eof()
+        if got is None:
+            return Msg.ERROR, {"step": "setup", "message": "container process exited during setup", "errno": 0}, []
+        return got
+
+    def recv_or_eof(self) -> tuple[Msg, dict[str, Any], list[int]] | None:
+        """The next message, or None once every peer has closed its end (or exec'd, closing it)."""
         data, fds, _flags, _addr = socket.recv_fds(self.sock, _MAX, 4)
         if not data:
-            return Msg.ERROR, {"step": "setup", "message": "container process exited during setup", "errno": 0}, fds
+            return None
         doc = json.loads(data)
         return Msg(doc.pop("type")), doc, fds
 
@@ -93,6 +100,11 @@ class Channel:
 
     def fileno(self) -> int:
         return self.sock.fileno()
+
+
+def failure(payload: dict[str, Any]) -> errors.InitFailed:
+    """The parent's exception for an ERROR message."""
+    return errors.InitFailed(payload.get("step", "setup"), payload.get("message", "failed"), payload.get("errno", 0))
 
 
 def _describe(exc: BaseException) -> str:

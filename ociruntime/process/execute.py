@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 import signal
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NoReturn, Protocol
+from typing import Any, NoReturn, Protocol
 
 from ociruntime import errors
-from ociruntime.linux import identity, libc
+from ociruntime.linux import console, identity, libc
 from ociruntime.spec.capabilities import CapabilitySets
 from ociruntime.spec.model import DEFAULT_PATH, Process
 
@@ -24,7 +25,21 @@ from ociruntime.spec.model import DEFAULT_PATH, Process
 class SeccompProgram(Protocol):
     """A filter compiled in the parent before forking (ociruntime.linux.seccomp); only loaded here."""
 
-    def load(self) -> None: ...
+    def load(self, state: Mapping[str, Any] | None = None, pid: int | None = None) -> None:
+        """Install the filter; with a notify listener, send it `state` and the notify fd (`pid`: the
+        loading process as the runtime sees it, default the state's pid)."""
+
+    def inherited_fds(self) -> tuple[int, ...]:
+        """Fds (the listener connection) that must survive closing the runtime's fds until `load`."""
+
+    def close(self) -> None:
+        """Close the parent's copies of those fds once the container process has been forked."""
+
+
+class ProcessLabels(Protocol):
+    """AppArmor profile and SELinux label for the next execve (ociruntime.linux.lsm)."""
+
+    def apply(self) -> None: ...
 
 
 class ProcessAttributes(Protocol):
@@ -41,6 +56,7 @@ class ProcessPlan:
     preserve_fds: int = 0
     seccomp: SeccompProgram | None = None
     attributes: ProcessAttributes | None = None
+    labels: ProcessLabels | None = None
 
 
 class StepFailed(Exception):
@@ -59,18 +75,32 @@ def describe(exc: BaseException) -> str:
     return str(exc)
 
 
-def become_and_exec(plan: ProcessPlan, *, keep_fd: int | None = None) -> NoReturn:
-    """`keep_fd` (close-on-exec) stays open until execve: the caller's way to learn that exec happened."""
+def become_and_exec(
+    plan: ProcessPlan,
+    *,
+    keep_fd: int | None = None,
+    console_fd: int | None = None,
+    state: Mapping[str, Any] | None = None,
+) -> NoReturn:
+    """`keep_fd` (close-on-exec) stays open until execve: the caller's way to learn that exec happened.
+    `console_fd`, a pty slave, becomes stdio and the controlling terminal of a new session.
+    `state`, the container's state document, goes to a seccomp notify listener."""
     process = plan.process
     caps = plan.capabilities
-    step = "process attributes"
+    step = "terminal"
     try:
+        if console_fd is not None:
+            console.make_controlling_terminal(console_fd)
+        step = "process attributes"
         if plan.attributes is not None:
             plan.attributes.apply()
+        if plan.labels is not None:
+            step = "LSM labels"
+            plan.labels.apply()
         if plan.seccomp is not None and not process.no_new_privileges:
             # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before dropping it.
             step = "seccomp"
-            plan.seccomp.load()
+            plan.seccomp.load(state)
         if caps is not None:
             step = "capabilities"
             identity.drop_bounding(caps, plan.last_cap)
@@ -94,24 +124,27 @@ def become_and_exec(plan: ProcessPlan, *, keep_fd: int | None = None) -> NoRetur
         # Python ignores SIGPIPE and SIGXFSZ; ignored signals survive exec, handled ones do not.
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-        close_inherited_fds(3 + plan.preserve_fds, keep_fd)
+        keep: tuple[int, ...] = (keep_fd,) if keep_fd is not None else ()
+        if plan.seccomp is not None and process.no_new_privileges:
+            keep += plan.seccomp.inherited_fds()
+        close_inherited_fds(3 + plan.preserve_fds, *keep)
         if plan.seccomp is not None and process.no_new_privileges:
             step = "seccomp"
-            plan.seccomp.load()
+            plan.seccomp.load(state)
             step = "exec"
         os.execve(program, list(process.args), env)
     except BaseException as exc:  # noqa: BLE001 - re-raised with the step that failed
         raise StepFailed(step, exc) from exc
 
 
-def close_inherited_fds(first: int, keep_fd: int | None) -> None:
-    """Close every fd from `first` up, except `keep_fd`: nothing of the runtime reaches the program."""
-    if keep_fd is None or keep_fd < first:
-        libc.close_range(first)
-        return
-    if keep_fd > first:
-        libc.close_range(first, keep_fd - 1)
-    libc.close_range(keep_fd + 1)
+def close_inherited_fds(first: int, *keep: int) -> None:
+    """Close every fd from `first` up, except those in `keep` (all close-on-exec): nothing of the
+    runtime reaches the program."""
+    for fd in sorted(k for k in set(keep) if k >= first):
+        if fd > first:
+            libc.close_range(first, fd - 1)
+        first = fd + 1
+    libc.close_range(first)
 
 
 def report_failure(fd: int, message: str) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ociruntime import hooks
-from ociruntime.linux import libc, namespaces, rootfs, sysctl
+from ociruntime.linux import console, libc, namespaces, paths, rootfs, sysctl
 from ociruntime.process.channel import Channel, Msg
 from ociruntime.process.execute import ProcessPlan, StepFailed, become_and_exec, find_program, report_failure
 from ociruntime.spec.devices import Device
@@ -29,6 +29,7 @@ class InitContext:
     plan: ProcessPlan
     start_fd: int  # exec.fifo, read end: `start` writes one byte
     result_fd: int  # exec.result, write end: where `start` learns how exec went
+    console_socket_fd: int | None  # connected --console-socket, when process.terminal is set
     devices: tuple[Device, ...]
     cgroup_paths: dict[str, str]
     no_pivot: bool = False
@@ -57,7 +58,7 @@ def init_main(chan: Channel, ctx: InitContext, gate_fd: int) -> None:
         _wait_for_gate(gate_fd)
         for sig in _ENDING_SIGNALS:
             signal.signal(sig, _exit_on_signal)
-        state = _set_up(chan, ctx, step)
+        state, console_fd = _set_up(chan, ctx, step)
         step("ready")
         chan.send(Msg.READY)
         chan.close()
@@ -65,7 +66,7 @@ def init_main(chan: Channel, ctx: InitContext, gate_fd: int) -> None:
         chan.report(step.current, exc)
         os._exit(1)
     _wait_for_start(ctx.start_fd)
-    _start_user_program(ctx, state)
+    _start_user_program(ctx, state, console_fd)
 
 
 def _wait_for_gate(gate_fd: int) -> None:
@@ -83,8 +84,8 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
     os._exit(128 + signum)
 
 
-def _set_up(chan: Channel, ctx: InitContext, step: Steps) -> dict[str, Any]:
-    """Everything between fork and READY; returns the state document hooks will read."""
+def _set_up(chan: Channel, ctx: InitContext, step: Steps) -> tuple[dict[str, Any], int | None]:
+    """Everything between fork and READY; returns the state document hooks read, and the pty slave."""
     spec = ctx.spec
     step("keyring")
     if not ctx.no_new_keyring:
@@ -101,6 +102,10 @@ def _set_up(chan: Channel, ctx: InitContext, step: Steps) -> dict[str, Any]:
         rootfs.populate_dev(spec, ctx.devices, in_user_namespace=spec.namespace("user") is not None)
     step("cwd")
     rootfs.make_cwd(spec, ctx.plan.process.cwd)
+    console_fd = None
+    if ctx.console_socket_fd is not None:
+        step("terminal")
+        console_fd = _set_up_terminal(ctx)
     step("createRuntime hooks")
     chan.send(Msg.CREATE_RUNTIME)
     payload, _ = chan.expect(Msg.CONTINUE)
@@ -128,7 +133,18 @@ def _set_up(chan: Channel, ctx: InitContext, step: Steps) -> dict[str, Any]:
     step("exec")
     # Looked up now so that a missing program fails `create`, as with runc, not a later `start`.
     find_program(ctx.plan.process)
-    return state
+    return state, console_fd
+
+
+def _set_up_terminal(ctx: InitContext) -> int:
+    """A pty from the container's devpts (mounted by now, the rootfs not yet pivoted), its master sent
+    over --console-socket, its slave on /dev/console; returns the slave for the program's stdio."""
+    assert ctx.console_socket_fd is not None
+    root = ctx.spec.rootfs
+    ptmx, pts = paths.resolve_in_root(root, "/dev/pts/ptmx"), paths.resolve_in_root(root, "/dev/pts")
+    pty = console.hand_over(ctx.console_socket_fd, ptmx, pts, ctx.plan.process.raw.get("consoleSize"))
+    console.bind_console(pty.slave_path, paths.resolve_in_root(root, "/dev/console"))
+    return pty.slave
 
 
 def _wait_for_start(fifo_fd: int) -> None:
@@ -140,7 +156,7 @@ def _wait_for_start(fifo_fd: int) -> None:
     os.close(fifo_fd)
 
 
-def _start_user_program(ctx: InitContext, state: dict[str, Any]) -> None:
+def _start_user_program(ctx: InitContext, state: dict[str, Any], console_fd: int | None) -> None:
     """After `start`: startContainer hooks, then become the configured process and exec.
 
     `start` reads the outcome on exec.result: a failure report, or end-of-file once execve closed
@@ -152,7 +168,7 @@ def _start_user_program(ctx: InitContext, state: dict[str, Any]) -> None:
                 hooks.run_hooks(ctx.spec.raw, "startContainer", state)
             except BaseException as exc:  # noqa: BLE001
                 raise StepFailed("startContainer hooks", exc) from exc
-        become_and_exec(ctx.plan, keep_fd=ctx.result_fd)
+        become_and_exec(ctx.plan, keep_fd=ctx.result_fd, console_fd=console_fd)
     except StepFailed as exc:
         report_failure(ctx.result_fd, str(exc))
         os._exit(127 if exc.step == "exec" else 1)

@@ -1,9 +1,10 @@
-"""Parent side of the three-process create: fork the intermediate, drive the protocol, roll back.
+"""Parent side of the three-process create and of exec: fork the intermediate, drive the protocol,
+roll back.
 
-    parent (ociruntime create)            a child subreaper, so init comes back to it
-      └─ intermediate                      enters/creates namespaces, forks init, exits
-           └─ init                         PID 1 inside; reparented to the parent, then to the
-                                           caller's subreaper once create exits
+    parent (ociruntime create | exec)     a child subreaper, so its grandchild comes back to it
+      └─ intermediate                      enters/creates namespaces, forks the next one, exits
+           └─ init | exec'd process        inside every namespace; reparented to the parent, then to
+                                           the caller's subreaper once the parent exits
 
 The protocol itself is the table in `ociruntime.process.channel`.
 """
@@ -17,8 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ociruntime import abi, errors
-from ociruntime.linux import libc, namespaces
-from ociruntime.process.channel import Channel, Msg
+from ociruntime.linux import console, libc, namespaces
+from ociruntime.process.channel import Channel, Msg, failure
+from ociruntime.process.execute import ProcessPlan, StepFailed, become_and_exec
 from ociruntime.process.init import InitContext, init_main
 from ociruntime.spec.tables import JOIN_ORDER
 
@@ -106,6 +108,10 @@ def _intermediate_main(chan: Channel, ctx: InitContext, ns_fds: dict[str, int]) 
             if any(m.container_id == 0 for m in spec.uid_mappings):
                 os.setresgid(0, 0, 0)
                 os.setresuid(0, 0, 0)
+        # From here on, /proc/<pid> of this process and its children belongs to root and cannot be
+        # ptraced or opened through /proc/<pid>/exe from inside the container (the CVE-2019-5736
+        # class). execve of the user program makes it dumpable again.
+        libc.prctl(abi.PR_SET_DUMPABLE, 0)
         step = "join namespaces"
         namespaces.join(ns_fds, JOIN_ORDER[1:])
         namespaces.close_all(ns_fds)
@@ -126,3 +132,82 @@ def _intermediate_main(chan: Channel, ctx: InitContext, ns_fds: dict[str, int]) 
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent
         chan.report(step, exc)
         os._exit(1)
+
+
+def spawn_exec(
+    plan: ProcessPlan,
+    ns_fds: dict[str, int],
+    *,
+    join_cgroups: Callable[[int], None],
+    console_socket_fd: int | None = None,
+) -> int:
+    """Start a process inside a running container; returns its host pid once it has exec'd.
+
+    The process joins the container's namespaces (user first) through an intermediate, because
+    joining a pid or time namespace only applies to children. It keeps its end of the socket, which
+    is close-on-exec, until execve: end-of-file means the program runs, a message means it failed.
+    """
+    parent_chan, child_chan = Channel.pair()
+    intermediate = os.fork()
+    if intermediate == 0:  # pragma: no cover - runs in the child
+        parent_chan.close()
+        _exec_intermediate_main(child_chan, plan, ns_fds, console_socket_fd)
+    child_chan.close()
+    pid = 0
+    try:
+        join_cgroups(intermediate)
+        parent_chan.send(Msg.GO)
+        payload, _ = parent_chan.expect(Msg.INIT_PID)
+        pid = int(payload["pid"])
+        _reap(intermediate)
+        intermediate = 0
+        outcome = parent_chan.recv_or_eof()
+        if outcome is not None:
+            raise failure(outcome[1])
+        return pid
+    except BaseException:
+        _kill_and_reap(pid, intermediate)
+        raise
+    finally:
+        parent_chan.close()
+
+
+def _exec_intermediate_main(
+    chan: Channel, plan: ProcessPlan, ns_fds: dict[str, int], console_socket_fd: int | None
+) -> None:
+    step = "intermediate"
+    try:
+        chan.expect(Msg.GO)
+        step = "join namespaces"
+        libc.prctl(abi.PR_SET_DUMPABLE, 0)
+        namespaces.join(ns_fds, JOIN_ORDER)
+        namespaces.close_all(ns_fds)
+        step = "fork"
+        gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            os.close(gate_w)
+            _exec_child_main(chan, plan, gate_r, console_socket_fd)
+        chan.send(Msg.INIT_PID, pid=pid)
+        os._exit(0)
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent
+        chan.report(step, exc)
+        os._exit(1)
+
+
+def _exec_child_main(chan: Channel, plan: ProcessPlan, gate_fd: int, console_socket_fd: int | None) -> None:
+    try:
+        while os.read(gate_fd, 1):
+            pass
+        os.close(gate_fd)
+        slave = None
+        if console_socket_fd is not None:
+            # We are in the container's mount namespace: /dev/ptmx is its own devpts instance.
+            size = plan.process.raw.get("consoleSize")
+            slave = console.hand_over(console_socket_fd, "/dev/ptmx", "/dev/pts", size).slave
+        become_and_exec(plan, keep_fd=chan.fileno(), console_fd=slave)
+    except StepFailed as exc:
+        chan.report(exc.step, exc.cause)
+    except BaseException as exc:  # noqa: BLE001
+        chan.report("exec", exc)
+    os._exit(127)
