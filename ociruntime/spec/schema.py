@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +72,9 @@ def validate_features(doc: object) -> None:
 
 
 def _validate(doc: object, schema_ref: str, *, source: str) -> None:
+    quick = _quick_check(schema_ref)
+    if quick is not None and quick(doc):
+        return  # the common case, decided without importing jsonschema
     validator = _validator(schema_ref)
     instance: Any = doc  # any JSON value; judging it is the validator's job
     errors = list(validator.iter_errors(instance))
@@ -79,6 +82,18 @@ def _validate(doc: object, schema_ref: str, *, source: str) -> None:
         return
     path, reason = describe(pick_error(errors))
     raise ConfigInvalid(path, reason, source=source)
+
+
+@functools.cache
+def _quick_check(schema_ref: str) -> Callable[[Any], bool] | None:
+    """The fast verdict for `schema_ref` (see quickcheck.py), or None if the schema is beyond it."""
+    from ociruntime.spec import quickcheck
+
+    name, _, pointer = schema_ref.partition("#")
+    try:
+        return quickcheck.Compiler(specs_dir(), SCHEMA_BASE_URI).compile_file(name, pointer)
+    except quickcheck.Unsupported:
+        return None
 
 
 @functools.cache
