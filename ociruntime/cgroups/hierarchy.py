@@ -107,3 +107,11 @@ def container_paths(layout: Layout, cgroups_path: str, own: dict[str, str]) -> d
             rel = rel[len(h.root) :] or "/"
         paths[h.key] = os.path.join(h.mountpoint, rel.lstrip("/"))
     return paths
+
+
+def controller_dir(paths: dict[str, str], controller: str) -> str | None:
+    """The container's directory in the v1 hierarchy that has `controller` (co-mounts: "cpu,cpuacct")."""
+    for key, path in paths.items():
+        if key != UNIFIED and controller in key.split(","):
+            return path
+    return None

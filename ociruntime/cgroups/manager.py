@@ -31,9 +31,13 @@ def create(paths: dict[str, str]) -> list[str]:
     On failure, what was made so far is removed again before the error is raised.
     """
     created: list[str] = []
+    v2 = set(paths) == {hierarchy.UNIFIED}
     try:
         for key, path in paths.items():
-            created.extend(_make_dirs(path, cpuset="cpuset" in key.split(",")))
+            made = _make_dirs(path, cpuset="cpuset" in key.split(","))
+            created.extend(made)
+            if v2:
+                _delegate_controllers([d for d in made if d != path])
     except OSError as e:
         remove(created)
         raise errors.CgroupError(e.filename or "?", f"cannot create: {e.strerror}") from None
@@ -58,6 +62,20 @@ def _make_dirs(path: str, *, cpuset: bool) -> list[str]:
     return made
 
 
+def _delegate_controllers(directories: list[str]) -> None:
+    """cgroup v2: a child only gets the controllers its parent lists in cgroup.subtree_control.
+
+    Only directories this create made are written (parents first): a pre-existing parent is not ours to
+    change, and if it lacks a controller, applying a resource names the missing file instead.
+    """
+    for directory in directories:
+        with open(os.path.join(directory, "cgroup.controllers")) as f:
+            available = f.read().split()
+        if available:
+            with open(os.path.join(directory, "cgroup.subtree_control"), "w") as f:
+                f.write(" ".join("+" + c for c in available))
+
+
 def _inherit_cpuset(directory: str) -> None:
     parent = os.path.dirname(directory)
     for name in _CPUSET_FILES:
@@ -76,21 +94,45 @@ def join(paths: dict[str, str], pid: int) -> None:
 
 
 def pids(paths: dict[str, str]) -> list[int]:
-    """Processes in the container's cgroup (from the first hierarchy that can tell)."""
+    """Processes in the container's cgroup and the cgroups it made below it (first hierarchy that can tell)."""
     for key in ("pids", "freezer", "memory", hierarchy.UNIFIED, *paths):
         path = paths.get(key)
-        if path is None:
+        if path is None or not os.path.isdir(path):
             continue
-        try:
-            with open(os.path.join(path, "cgroup.procs")) as f:
-                return [int(x) for x in f.read().split()]
-        except OSError:
-            continue
+        found: list[int] = []
+        for directory, _dirs, _files in os.walk(path):
+            try:
+                with open(os.path.join(directory, "cgroup.procs")) as f:
+                    found.extend(int(x) for x in f.read().split())
+            except OSError:
+                continue
+        return sorted(set(found))
     return []
 
 
 def signal_all(paths: dict[str, str], sig: int) -> None:
-    for pid in pids(paths):
+    """Signal every process, frozen meanwhile (as runc does) so that none forks a child we would miss.
+
+    A cgroup that was frozen already (paused) stays frozen; v1 delivers the signal when it is thawed.
+    """
+    from ociruntime.cgroups import freezer
+
+    froze = False
+    if freezer.can_freeze(paths) and not freezer.is_frozen(paths):
+        try:
+            freezer.freeze(paths)
+            froze = True
+        except errors.CgroupError:
+            pass  # a task stuck in the kernel: signal what we can anyway
+    try:
+        _signal_pids(pids(paths), sig)
+    finally:
+        if froze:
+            freezer.thaw(paths)
+
+
+def _signal_pids(targets: list[int], sig: int) -> None:
+    for pid in targets:
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
@@ -100,7 +142,11 @@ def signal_all(paths: dict[str, str], sig: int) -> None:
 def remove(created: list[str], *, timeout: float = 5.0) -> None:
     """rmdir what we created, deepest first; waits a little for exiting tasks to leave a cgroup."""
     deadline = time.monotonic() + timeout
-    for directory in sorted(created, key=lambda p: p.count("/"), reverse=True):
+    # The container's own (deepest) directories may hold cgroups it made itself: those go too. A parent we
+    # made may hold other containers' cgroups, so nothing below it is touched that we did not record.
+    leaves = [d for d in created if not any(o.startswith(d + "/") for o in created)]
+    nested = [sub for leaf in leaves if os.path.isdir(leaf) for sub, _d, _f in os.walk(leaf) if sub != leaf]
+    for directory in sorted([*nested, *created], key=lambda p: p.count("/"), reverse=True):
         while True:
             try:
                 os.rmdir(directory)
@@ -109,7 +155,7 @@ def remove(created: list[str], *, timeout: float = 5.0) -> None:
                 break
             except OSError as e:
                 if e.errno in (errno.EBUSY, errno.ENOTEMPTY) and _has_tasks(directory) and time.monotonic() < deadline:
-                    signal_all({"": directory}, signal.SIGKILL)
+                    _signal_pids(pids({"": directory}), signal.SIGKILL)
                     time.sleep(0.01)
                     continue
                 if e.errno in (errno.EBUSY, errno.ENOTEMPTY) and not _has_tasks(directory):

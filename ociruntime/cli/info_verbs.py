@@ -1,9 +1,22 @@
-"""Verbs of a later issue; registers nothing yet."""
+"""`features`: what this runtime supports on this host, as JSON (runtime-spec features.md)."""
 
 from __future__ import annotations
+
+import argparse
+import json
+import sys
 
 from ociruntime.cli.common import Verbs
 
 
 def register(verbs: Verbs) -> None:
-    del verbs
+    features = verbs.add_parser("features", help="print the features this runtime supports, as JSON")
+    features.set_defaults(handler=cmd_features)
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    del args
+    from ociruntime.features import features
+
+    sys.stdout.write(json.dumps(features(), indent=4) + "\n")
+    return 0

@@ -9,16 +9,17 @@ from __future__ import annotations
 import os
 import pwd
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ociruntime import errors, hooks
 from ociruntime.cgroups import manager as cgroups
 from ociruntime.cgroups import resources
 from ociruntime.container import lifecycle, pidfile
-from ociruntime.linux import attributes, console, identity, lsm, namespaces, procfs, seccomp
+from ociruntime.linux import attributes, console, identity, idmap, lsm, namespaces, procfs, seccomp
+from ociruntime.linux.execstub import ExecStub
 from ociruntime.process import spawn
-from ociruntime.process.execute import ProcessPlan, SeccompProgram
+from ociruntime.process.execute import ProcessLabels, ProcessPlan, SeccompProgram
 from ociruntime.process.init import InitContext
 from ociruntime.spec import devices as device_plan
 from ociruntime.spec.capabilities import CapabilitySets, parse_capabilities
@@ -47,13 +48,22 @@ class Prepared:
     caps: CapabilitySets | None
     last_cap: int
     seccomp: SeccompProgram | None
-    ns_fds: dict[str, int]
-    console: socket.socket | None
+    labels: ProcessLabels | None
+    ns_fds: dict[str, int] = field(default_factory=dict)
+    console: socket.socket | None = None
+    idmapped: dict[int, int] = field(default_factory=dict)
+    exec_stub: ExecStub | None = None
 
     def close(self) -> None:
+        """The parent's copies of fds handed to the container's processes (they inherited them)."""
         namespaces.close_all(self.ns_fds)
+        idmap.close(self.idmapped)
         if self.console is not None:
             self.console.close()
+        if self.seccomp is not None:
+            self.seccomp.close()
+        if self.exec_stub is not None:
+            self.exec_stub.close()
 
 
 def create(
@@ -98,14 +108,18 @@ def _prepare(options: CreateOptions, console_sock: socket.socket | None) -> Prep
         _debug(note)
     # Compiled here, before anything is forked: a bad filter fails create before it made anything.
     seccomp_program = seccomp.build((spec.raw.get("linux") or {}).get("seccomp"))
-    ns_fds = namespaces.open_paths(spec)
+    prepared = Prepared(spec, process, caps, top, seccomp_program, label_plan.process)
     try:
+        prepared.ns_fds = namespaces.open_paths(spec)
+        prepared.idmapped = idmap.prepare(spec)
         if options.console_socket is not None:
             console_sock = console.connect_socket(options.console_socket)
+        prepared.console = console_sock
+        prepared.exec_stub = ExecStub()
     except BaseException:
-        namespaces.close_all(ns_fds)
+        prepared.close()
         raise
-    return Prepared(spec, process, caps, top, seccomp_program, ns_fds, console_sock)
+    return prepared
 
 
 def _create_claimed(store: Store, container_id: str, options: CreateOptions, prepared: Prepared) -> Record:
@@ -142,6 +156,8 @@ def _create_claimed(store: Store, container_id: str, options: CreateOptions, pre
                 preserve_fds=options.preserve_fds,
                 seccomp=prepared.seccomp,
                 attributes=attributes.plan(spec),
+                labels=prepared.labels,
+                exec_stub=prepared.exec_stub,
             ),
             # Opened here, not in init: a container root mapped to an unprivileged host uid could not
             # open them through the 0700 state root. Read-write, so neither ever reads end-of-file.
@@ -152,12 +168,17 @@ def _create_claimed(store: Store, container_id: str, options: CreateOptions, pre
             cgroup_paths=record.cgroup_paths,
             no_pivot=options.no_pivot,
             no_new_keyring=options.no_new_keyring,
+            idmapped=prepared.idmapped,
         )
 
         def on_init_pid(pid: int) -> None:
             record.pid = pid
             record.init_start_time = procfs.start_time(pid) or 0
             store.save(record)
+            if linux.get("netDevices"):
+                from ociruntime.linux import netdevices
+
+                netdevices.attach(spec.raw, pid, store.path(container_id, netdevices.PIN_NAME))
 
         def create_runtime(pid: int) -> dict[str, Any]:
             state = Observed(record, Status.CREATING).oci_state()
@@ -183,7 +204,7 @@ def _create_claimed(store: Store, container_id: str, options: CreateOptions, pre
             pidfile.write(options.pid_file, record.pid)
         return record
     except BaseException as exc:
-        _roll_back(store, container_id, cgroup_created, exc)
+        _roll_back(store, container_id, cgroup_created, exc, spec.raw)
         if _is_hook_failure(exc):
             # runtime-spec: a failed prestart/createRuntime/createContainer hook stops the container
             # and the lifecycle continues at the poststop hooks.
@@ -195,7 +216,10 @@ def _is_hook_failure(exc: BaseException) -> bool:
     return isinstance(exc, errors.HookFailed) or (isinstance(exc, errors.InitFailed) and exc.step.endswith("hooks"))
 
 
-def _roll_back(store: Store, container_id: str, cgroup_created: list[str], original: BaseException) -> None:
+def _roll_back(
+    store: Store, container_id: str, cgroup_created: list[str], original: BaseException, config: dict[str, Any]
+) -> None:
+    lifecycle.return_net_devices(config, store.path(container_id))
     try:
         cgroups.remove(cgroup_created)
     except errors.RuntimeFailure as e:

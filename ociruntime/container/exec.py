@@ -11,7 +11,8 @@ from typing import Any
 from ociruntime import errors
 from ociruntime.container import pidfile
 from ociruntime.container.run import receive_master, wait_forwarding_signals
-from ociruntime.linux import attributes, console, identity, procfs, seccomp
+from ociruntime.linux import attributes, console, identity, lsm, procfs, seccomp
+from ociruntime.linux.execstub import ExecStub
 from ociruntime.process import spawn
 from ociruntime.process.execute import ProcessPlan
 from ociruntime.spec.capabilities import parse_capabilities
@@ -47,17 +48,24 @@ def exec_in(store: Store, container_id: str, options: ExecOptions) -> int:
         raise errors.RuntimeFailure("exec --tty --detach needs a --console-socket to receive the terminal")
     if not terminal and options.console_socket is not None:
         raise errors.RuntimeFailure("--console-socket given but no terminal was asked for (--tty)")
+    if terminal and options.console_socket is None and os.isatty(0) and "consoleSize" not in doc:
+        # Foreground exec -t: the program starts with the caller's window size, not 0x0.
+        rows, cols = console.get_size(0)
+        doc["consoleSize"] = {"height": rows, "width": cols}
     config = copy.deepcopy(record.config)
     config["process"] = doc
     spec = parse_config(config, record.bundle)
     assert spec.process is not None
+    linux = config.get("linux") or {}
     plan = ProcessPlan(
         process=spec.process,
         capabilities=parse_capabilities(doc.get("capabilities"), identity.last_cap()),
         last_cap=identity.last_cap(),
         preserve_fds=options.preserve_fds,
-        seccomp=seccomp.build((config.get("linux") or {}).get("seccomp")),
-        attributes=attributes.plan(spec),
+        seccomp=seccomp.build(linux.get("seccomp")),
+        attributes=attributes.plan_exec(doc, spec),
+        labels=lsm.plan_labels(doc, linux, lsm.detect()).process,
+        exec_stub=ExecStub(),
     )
     cgroup_paths = _cgroup_paths(record, options.cgroup)
     ours, theirs = _console_sockets(terminal, options.console_socket)
@@ -69,11 +77,16 @@ def exec_in(store: Store, container_id: str, options: ExecOptions) -> int:
             ns_fds,
             join_cgroups=lambda p: _join(cgroup_paths, p),
             console_socket_fd=theirs.fileno() if theirs is not None else None,
+            state=observed.oci_state(),
         )
         master = receive_master(ours) if ours is not None else None
     finally:
         for fd in ns_fds.values():
             os.close(fd)
+        if plan.seccomp is not None:
+            plan.seccomp.close()
+        if plan.exec_stub is not None:
+            plan.exec_stub.close()
         for sock in (ours, theirs):
             if sock is not None:
                 sock.close()

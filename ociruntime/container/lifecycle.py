@@ -7,6 +7,7 @@ import errno
 import os
 import signal
 import time
+from typing import Any
 
 from ociruntime import errors, hooks
 from ociruntime.cgroups import manager as cgroups
@@ -76,21 +77,29 @@ def _read_result(fd: int) -> str:
 
 def _run_poststart(record: Record) -> None:
     """poststart failures are logged, not fatal: the program is already running (runtime-spec)."""
-    try:
-        hooks.run_hooks(record.config, "poststart", Observed(record, Status.RUNNING).oci_state())
-    except errors.HookFailed as e:
-        from ociruntime.cli import log
+    hooks.run_hooks_best_effort(record.config, "poststart", Observed(record, Status.RUNNING).oci_state(), _warn)
 
-        log.warning(str(e))
+
+def _warn(message: str) -> None:
+    from ociruntime.cli import log
+
+    log.warning(message)
 
 
 def kill(store: Store, container_id: str, sig: int, *, all_processes: bool = False) -> None:
     observed = store.observe(container_id)
-    if observed.status in (Status.STOPPED, Status.CREATING):
-        raise errors.ContainerNotRunning(container_id)
     record = observed.record
     if all_processes:
+        # runc: --all signals whatever is still in the cgroup, even once init is gone (a stopped
+        # container whose children linger); frozen meanwhile so that no fork escapes the signal.
+        if observed.status is Status.CREATING or (
+            observed.status is Status.STOPPED and not cgroups.pids(record.cgroup_paths)
+        ):
+            raise errors.ContainerNotRunning(container_id)
         cgroups.signal_all(record.cgroup_paths, sig)
+        return
+    if observed.status in (Status.STOPPED, Status.CREATING):
+        raise errors.ContainerNotRunning(container_id)
     signal_init(record, sig)
 
 
@@ -127,9 +136,28 @@ def _delete_locked(store: Store, observed: Observed, force: bool) -> None:
         raise errors.RuntimeFailure(f"cannot delete container {record.id} that is not stopped: {status.value}")
     # A created container is deleted without --force, as runc does: its program never ran.
     _kill_everything(record)
+    return_net_devices(record.config, store.path(record.id))
     cgroups.remove(record.cgroup_created)
     store.remove(record.id)
     run_poststop(record)
+
+
+def return_net_devices(config: dict[str, Any], state_dir: str) -> None:
+    """linux.netDevices go back to the host when the container goes; a failure only warns, since
+    the container is gone either way (the device then stays in the dead namespace's cleanup)."""
+    from ociruntime.linux.netdevices import PIN_NAME
+
+    pin = os.path.join(state_dir, PIN_NAME)
+    if not (config.get("linux") or {}).get("netDevices") or not os.path.lexists(pin):
+        return  # nothing was moved in
+    from ociruntime.linux import netdevices
+
+    try:
+        netdevices.detach(config, pin)
+    except errors.RuntimeFailure as e:
+        from ociruntime.cli import log
+
+        log.warning(str(e))
 
 
 def _kill_everything(record: Record) -> None:
@@ -143,13 +171,12 @@ def _kill_everything(record: Record) -> None:
 
 
 def _thaw(record: Record) -> None:
+    """A frozen (paused) process cannot die: thaw first, v1 and v2 alike."""
     from ociruntime.cgroups import freezer
 
     if freezer.is_frozen(record.cgroup_paths):
-        path = record.cgroup_paths.get("freezer")
-        if path:
-            with contextlib.suppress(OSError), open(os.path.join(path, "freezer.state"), "w") as f:
-                f.write("THAWED")
+        with contextlib.suppress(errors.CgroupError):
+            freezer.thaw(record.cgroup_paths)
 
 
 def _wait_gone(record: Record) -> None:
@@ -164,9 +191,4 @@ def _wait_gone(record: Record) -> None:
 
 
 def run_poststop(record: Record) -> None:
-    try:
-        hooks.run_hooks(record.config, "poststop", Observed(record, Status.STOPPED).oci_state())
-    except errors.HookFailed as e:
-        from ociruntime.cli import log
-
-        log.warning(str(e))
+    hooks.run_hooks_best_effort(record.config, "poststop", Observed(record, Status.STOPPED).oci_state(), _warn)

@@ -54,6 +54,13 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+def copy_window_size(tty: int, master: int) -> None:
+    """Give the pty the caller's window size, when the caller has a terminal."""
+    if os.isatty(tty):
+        with contextlib.suppress(OSError):
+            console.set_size(master, *console.get_size(tty))
+
+
 @contextlib.contextmanager
 def _raw_stdin(master: int) -> Iterator[None]:
     if not os.isatty(0):

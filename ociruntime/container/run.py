@@ -39,6 +39,11 @@ def run(store: Store, container_id: str, options: CreateOptions, *, detach: bool
     finally:
         if ours is not None:
             ours.close()
+    if master is not None:
+        # The program must see the caller's window from its first instruction, so before `start`.
+        from ociruntime.container.relay import copy_window_size
+
+        copy_window_size(0, master)
     try:
         lifecycle.start(store, container_id)
     except BaseException:

@@ -11,6 +11,9 @@ import errno
 import os
 import stat
 
+from ociruntime import abi
+from ociruntime.linux import libc
+
 _MAX_LINKS = 255
 
 
@@ -72,3 +75,71 @@ def make_file_in_root(root: str, path: str, mode: int = 0o644) -> str:
         fd = os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
         os.close(fd)
     return target
+
+
+class RootDir:
+    """The rootfs as a directory fd; every path below it is resolved by the kernel inside it.
+
+    openat2(RESOLVE_IN_ROOT) treats the rootfs as "/" for every component, absolute symlinks and ".."
+    included, and refuses magic links (/proc/self/fd/...). Whatever it returns is inside the rootfs at
+    the moment of the call, and later steps act on that fd (mounting onto /proc/self/fd/N), never on a
+    path that could be swapped for a symlink in between.
+    """
+
+    RESOLVE = abi.RESOLVE_IN_ROOT | abi.RESOLVE_NO_MAGICLINKS
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def open(self, path: str, flags: int = os.O_PATH) -> int:
+        return libc.openat2(self.fd, path.lstrip("/") or ".", flags | os.O_CLOEXEC, self.RESOLVE)
+
+    def mkdirs(self, path: str, mode: int = 0o755) -> int:
+        """mkdir -p inside the root; returns an O_PATH fd of the directory."""
+        parts = [p for p in path.split("/") if p and p != "."]
+        fd = self.open(".", os.O_PATH | os.O_DIRECTORY)
+        for index, part in enumerate(parts):
+            prefix = "/".join(parts[: index + 1])
+            try:
+                next_fd = self.open(prefix, os.O_PATH | os.O_DIRECTORY)
+            except FileNotFoundError:
+                try:
+                    os.mkdir(part, mode, dir_fd=fd)  # one component, relative to a dir inside the root
+                except FileExistsError:
+                    pass
+                next_fd = self.open(prefix, os.O_PATH | os.O_DIRECTORY)
+            os.close(fd)
+            fd = next_fd
+        return fd
+
+    def parent(self, path: str) -> tuple[int, str]:
+        """(O_PATH fd of the parent directory, created if missing; the last component)."""
+        head, _, name = path.rstrip("/").rpartition("/")
+        if not name or name in (".", ".."):
+            raise OSError(errno.EINVAL, "not a file name", path)
+        return self.mkdirs(head), name
+
+    def make_file(self, path: str, mode: int = 0o644) -> int:
+        """touch inside the root (for bind mounts of files); returns an O_PATH fd of the file."""
+        parent, name = self.parent(path)
+        try:
+            try:
+                os.close(
+                    os.open(
+                        name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=parent
+                    )
+                )
+            except FileExistsError:
+                pass
+            return self.open(path)
+        finally:
+            os.close(parent)
+
+
+def fd_path(fd: int) -> str:
+    """A path the kernel resolves to exactly the file behind `fd` (needs the host's /proc)."""
+    return f"/proc/self/fd/{fd}"

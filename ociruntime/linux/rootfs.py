@@ -11,6 +11,7 @@ Steps, in the order `ociruntime.process.init` calls them:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 
@@ -49,64 +50,170 @@ def _mountpoint_of(path: str) -> str:
     return best
 
 
-def mount_all(spec: Spec, cgroup_paths: dict[str, str]) -> None:
-    for index, m in enumerate(spec.mounts):
-        plan = plans.plan_mount(m.destination, m.type, m.source, m.options)
-        try:
-            if m.type == "cgroup" or m.type == "cgroup2":
-                mount_cgroup(spec, plan, cgroup_paths)
-            else:
-                mount_one(spec, plan)
-        except OSError as e:
-            # Name the config entry, not the host path the kernel saw: that is what the user wrote.
-            what = e.filename if e.filename and not str(e.filename).startswith(spec.rootfs) else m.destination
-            raise OSError(e.errno, f"mounts[{index}] ({m.destination}): {what}: {e.strerror}") from None
+def mount_all(spec: Spec, cgroup_paths: dict[str, str], idmapped: dict[int, int] | None = None) -> None:
+    """config.json mounts in order. `idmapped`: mount index → a detached idmapped tree made by the parent."""
+    root = paths.RootDir(spec.rootfs)
+    try:
+        for index, m in enumerate(spec.mounts):
+            plan = plans.plan_mount(m.destination, m.type, m.source, m.options)
+            try:
+                if m.type == "cgroup" or m.type == "cgroup2":
+                    mount_cgroup(spec, root, plan, cgroup_paths)
+                else:
+                    mount_one(spec, root, plan, (idmapped or {}).get(index))
+            except OSError as e:
+                # Name the config entry, not the host path the kernel saw: that is what the user wrote.
+                what = (
+                    e.filename
+                    if e.filename and not str(e.filename).startswith(("/proc/self/fd", spec.rootfs))
+                    else m.destination
+                )
+                raise OSError(e.errno, f"mounts[{index}] ({m.destination}): {what}: {e.strerror}") from None
+    finally:
+        root.close()
 
 
-def mount_one(spec: Spec, plan: plans.MountPlan) -> None:
-    source = plan.source
+def mount_one(spec: Spec, root: paths.RootDir, plan: plans.MountPlan, idmapped_tree: int | None = None) -> None:
+    """One mount onto its destination, resolved inside the rootfs and mounted through its fd."""
     if plan.is_bind:
-        if source is None:
+        if plan.source is None:
             raise OSError(2, "bind mount needs a source", plan.destination)
-        source = os.path.join(spec.bundle, source)
+        source = os.path.join(spec.bundle, plan.source)
         is_dir = stat.S_ISDIR(os.stat(source).st_mode)  # raises ENOENT naming a missing source
-        target = (paths.make_dirs_in_root if is_dir else paths.make_file_in_root)(spec.rootfs, plan.destination)
-        libc.mount(source, target, None, plan.flags & (abi.MS_BIND | abi.MS_REC))
-        if plan.remount_flags:
-            sticky = os.statvfs(target).f_flag & _STICKY
-            libc.mount(None, target, None, abi.MS_BIND | abi.MS_REMOUNT | plan.remount_flags | sticky)
+        target_fd = root.mkdirs(plan.destination) if is_dir else root.make_file(plan.destination)
     else:
-        target = paths.make_dirs_in_root(spec.rootfs, plan.destination)
-        libc.mount(source or plan.fstype, target, plan.fstype, plan.flags, plan.data or None)
+        source = plan.source or plan.fstype or "none"
+        target_fd = root.mkdirs(plan.destination)
+    try:
+        target = paths.fd_path(target_fd)
+        if idmapped_tree is not None:
+            # fd to fd: move_mount refuses a /proc/self/fd path as its target.
+            flags = abi.MOVE_MOUNT_F_EMPTY_PATH | abi.MOVE_MOUNT_T_EMPTY_PATH
+            libc.move_mount(idmapped_tree, "", target_fd, "", flags)
+        elif plan.is_bind:
+            libc.mount(source, target, None, plan.flags & (abi.MS_BIND | abi.MS_REC))
+        elif plan.tmpcopyup:
+            _mount_tmpfs_copying_up(root, target_fd, plan)
+        else:
+            libc.mount(source, target, plan.fstype, plan.flags, plan.data or None)
+    finally:
+        os.close(target_fd)
+    # target_fd still names the directory underneath; what follows acts on the new mount on top.
+    if plan.remount_flags or plan.recursive_set or plan.recursive_clear or plan.propagation:
+        top_fd = root.open(plan.destination)
+        try:
+            _adjust_mount(paths.fd_path(top_fd), plan)
+        finally:
+            os.close(top_fd)
+
+
+def _adjust_mount(top: str, plan: plans.MountPlan) -> None:
+    if plan.remount_flags:
+        sticky = os.statvfs(top).f_flag & _STICKY
+        libc.mount(None, top, None, abi.MS_BIND | abi.MS_REMOUNT | plan.remount_flags | sticky)
+    if plan.recursive_set or plan.recursive_clear:
+        libc.mount_setattr(abi.AT_FDCWD, top, abi.AT_RECURSIVE, plan.recursive_set, plan.recursive_clear)
     for flag in plan.propagation:
-        libc.mount(None, target, None, flag)
+        libc.mount(None, top, None, flag)
 
 
-def mount_cgroup(spec: Spec, plan: plans.MountPlan, cgroup_paths: dict[str, str]) -> None:
+def _mount_tmpfs_copying_up(root: paths.RootDir, target_fd: int, plan: plans.MountPlan) -> None:
+    """tmpcopyup: a tmpfs that starts with a copy of what the image had at the destination."""
+    lower = os.open(paths.fd_path(target_fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        libc.mount("tmpfs", paths.fd_path(target_fd), "tmpfs", plan.flags & ~abi.MS_RDONLY, plan.data or None)
+        upper = root.open(plan.destination, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            _copy_tree(lower, upper)
+            st = os.fstat(lower)
+            os.fchown(upper, st.st_uid, st.st_gid)
+            os.fchmod(upper, stat.S_IMODE(st.st_mode))
+        finally:
+            os.close(upper)
+        if plan.flags & abi.MS_RDONLY:
+            top = root.open(plan.destination)
+            try:
+                libc.mount(None, paths.fd_path(top), None, abi.MS_REMOUNT | plan.flags, plan.data or None)
+            finally:
+                os.close(top)
+    finally:
+        os.close(lower)
+
+
+def _copy_tree(src_dir: int, dst_dir: int) -> None:
+    """Copy a directory's entries (files, links, subdirectories) keeping owner, mode and times; never
+    follows a symlink, and works on fds so the image cannot redirect it."""
+    for entry in os.scandir(src_dir):
+        st = entry.stat(follow_symlinks=False)
+        name = entry.name
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(name, 0o700, dir_fd=dst_dir)
+            child_src = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_dir)
+            child_dst = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst_dir)
+            try:
+                _copy_tree(child_src, child_dst)
+            finally:
+                os.close(child_src)
+                os.close(child_dst)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(name, dir_fd=src_dir), name, dir_fd=dst_dir)
+        elif stat.S_ISREG(st.st_mode):
+            _copy_file(src_dir, dst_dir, name)
+        else:
+            os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dst_dir)
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dst_dir, follow_symlinks=False)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dst_dir)
+        os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst_dir, follow_symlinks=False)
+
+
+def _copy_file(src_dir: int, dst_dir: int, name: str) -> None:
+    src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_dir)
+    try:
+        dst = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dst_dir)
+        try:
+            while os.sendfile(dst, src, None, 1 << 20):
+                pass
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+
+
+def mount_cgroup(spec: Spec, root: paths.RootDir, plan: plans.MountPlan, cgroup_paths: dict[str, str]) -> None:
     """The container's own cgroups at the destination (usually /sys/fs/cgroup).
 
     With a cgroup namespace a fresh cgroup mount already shows only the container's subtree; without
     one, the container's directories are bind-mounted so that it still sees nothing above itself.
     """
-    target = paths.make_dirs_in_root(spec.rootfs, plan.destination)
+    target_fd = root.mkdirs(plan.destination)
     flags = plan.flags & ~(abi.MS_BIND | abi.MS_REC | abi.MS_RDONLY)
     fresh = spec.new_namespace("cgroup")
     layout = hierarchy.read_layout()
-    if layout.is_v2:
-        _mount_hierarchy(
-            target, "cgroup2", None, cgroup_paths.get(hierarchy.UNIFIED), flags | (plan.flags & abi.MS_RDONLY), fresh
-        )
-        return
-    libc.mount("tmpfs", target, "tmpfs", flags, "mode=755")
-    for h in layout.hierarchies:
-        name = "unified" if h.key == hierarchy.UNIFIED else os.path.basename(h.mountpoint)
-        sub = os.path.join(target, name)
-        os.makedirs(sub, exist_ok=True)
-        fstype = "cgroup2" if h.key == hierarchy.UNIFIED else "cgroup"
-        data = None if h.key == hierarchy.UNIFIED else h.key
-        _mount_hierarchy(sub, fstype, data, cgroup_paths.get(h.key), flags | (plan.flags & abi.MS_RDONLY), fresh)
-    if plan.flags & abi.MS_RDONLY:
-        libc.mount(None, target, None, abi.MS_REMOUNT | abi.MS_RDONLY | flags, "mode=755")
+    read_only = plan.flags & abi.MS_RDONLY
+    try:
+        target = paths.fd_path(target_fd)
+        if layout.is_v2:
+            _mount_hierarchy(target, "cgroup2", None, cgroup_paths.get(hierarchy.UNIFIED), flags | read_only, fresh)
+            return
+        libc.mount("tmpfs", target, "tmpfs", flags, "mode=755")
+    finally:
+        os.close(target_fd)
+    # Our new, empty tmpfs: plain paths below it cannot be redirected.
+    top_fd = root.open(plan.destination, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        target = paths.fd_path(top_fd)
+        for h in layout.hierarchies:
+            name = "unified" if h.key == hierarchy.UNIFIED else os.path.basename(h.mountpoint)
+            sub = os.path.join(target, name)
+            os.mkdir(sub, 0o755)
+            fstype = "cgroup2" if h.key == hierarchy.UNIFIED else "cgroup"
+            data = None if h.key == hierarchy.UNIFIED else h.key
+            _mount_hierarchy(sub, fstype, data, cgroup_paths.get(h.key), flags | read_only, fresh)
+        if read_only:
+            libc.mount(None, target, None, abi.MS_REMOUNT | abi.MS_RDONLY | flags, "mode=755")
+    finally:
+        os.close(top_fd)
 
 
 def _mount_hierarchy(
@@ -200,32 +307,74 @@ def move_root(rootfs: str) -> None:
 
 
 def finish_root(spec: Spec) -> None:
-    """Steps after the switch to the rootfs; paths here are already the container's own."""
+    """Steps after the switch to the rootfs; "/" is the container's own root now."""
     if spec.rootfs_propagation is not None:
         libc.mount(None, "/", None, plans.root_propagation(spec.rootfs_propagation))
-    for path in spec.readonly_paths:
-        _make_readonly(path)
-    for path in spec.masked_paths:
-        _mask(path)
+    root = paths.RootDir("/")
+    try:
+        for path in spec.readonly_paths:
+            _make_readonly(root, path)
+        if spec.masked_paths:
+            null = _open_null_device()
+            try:
+                for path in spec.masked_paths:
+                    _mask(root, path, null)
+            finally:
+                os.close(null)
+    finally:
+        root.close()
     if spec.root_readonly:
         sticky = os.statvfs("/").f_flag & _STICKY
         libc.mount(None, "/", None, abi.MS_BIND | abi.MS_REMOUNT | abi.MS_RDONLY | sticky)
 
 
-def _make_readonly(path: str) -> None:
-    if not os.path.lexists(path):
-        return
-    libc.mount(path, path, None, abi.MS_BIND | abi.MS_REC)
-    sticky = os.statvfs(path).f_flag & _STICKY
-    libc.mount(None, path, None, abi.MS_BIND | abi.MS_REMOUNT | abi.MS_RDONLY | abi.MS_REC | sticky)
-
-
-def _mask(path: str) -> None:
+def _open_existing(root: paths.RootDir, path: str) -> int | None:
     try:
-        st = os.stat(path)
+        return root.open(path)
     except FileNotFoundError:
+        return None
+
+
+def _make_readonly(root: paths.RootDir, path: str) -> None:
+    fd = _open_existing(root, path)
+    if fd is None:
         return
-    if stat.S_ISDIR(st.st_mode):
-        libc.mount("tmpfs", path, "tmpfs", abi.MS_RDONLY)
-    else:
-        libc.mount("/dev/null", path, None, abi.MS_BIND)
+    try:
+        libc.mount(paths.fd_path(fd), paths.fd_path(fd), None, abi.MS_BIND | abi.MS_REC)
+    finally:
+        os.close(fd)
+    top = root.open(path)  # the bind mount just made, not the directory under it
+    try:
+        sticky = os.statvfs(paths.fd_path(top)).f_flag & _STICKY
+        flags = abi.MS_BIND | abi.MS_REMOUNT | abi.MS_RDONLY | abi.MS_REC | sticky
+        libc.mount(None, paths.fd_path(top), None, flags)
+    finally:
+        os.close(top)
+
+
+def _open_null_device() -> int:
+    """/dev/null, checked to be the real null device before anything is bind-mounted from it.
+
+    A rootfs (or a config mount) can put something else there; binding that over a masked path
+    would unmask it, or worse make it writable (the CVE-2025-31133 class).
+    """
+    fd = os.open("/dev/null", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+        os.close(fd)
+        raise OSError(errno.EPERM, "/dev/null is not the null device (1:3); refusing to mask with it", "/dev/null")
+    return fd
+
+
+def _mask(root: paths.RootDir, path: str, null: int) -> None:
+    fd = _open_existing(root, path)
+    if fd is None:
+        return
+    try:
+        target = paths.fd_path(fd)
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            libc.mount("tmpfs", target, "tmpfs", abi.MS_RDONLY)
+        else:
+            libc.mount(paths.fd_path(null), target, None, abi.MS_BIND)
+    finally:
+        os.close(fd)

@@ -18,6 +18,7 @@ from typing import Any, NoReturn, Protocol
 
 from ociruntime import errors
 from ociruntime.linux import console, identity, libc
+from ociruntime.linux.execstub import ExecStub
 from ociruntime.spec.capabilities import CapabilitySets
 from ociruntime.spec.model import DEFAULT_PATH, Process
 
@@ -47,6 +48,9 @@ class ProcessAttributes(Protocol):
 
     def apply(self) -> None: ...
 
+    def before_exec(self) -> None:
+        """What must come last (execCPUAffinity.final)."""
+
 
 @dataclass(frozen=True)
 class ProcessPlan:
@@ -57,6 +61,7 @@ class ProcessPlan:
     seccomp: SeccompProgram | None = None
     attributes: ProcessAttributes | None = None
     labels: ProcessLabels | None = None
+    exec_stub: ExecStub | None = None  # made in the parent; see linux/execstub.py
 
 
 class StepFailed(Exception):
@@ -124,7 +129,13 @@ def become_and_exec(
         # Python ignores SIGPIPE and SIGXFSZ; ignored signals survive exec, handled ones do not.
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+        if plan.attributes is not None:
+            step = "process attributes"
+            plan.attributes.before_exec()
+            step = "exec"
         keep: tuple[int, ...] = (keep_fd,) if keep_fd is not None else ()
+        if plan.exec_stub is not None:
+            keep += (plan.exec_stub.fd,)
         if plan.seccomp is not None and process.no_new_privileges:
             keep += plan.seccomp.inherited_fds()
         close_inherited_fds(3 + plan.preserve_fds, *keep)
@@ -132,6 +143,8 @@ def become_and_exec(
             step = "seccomp"
             plan.seccomp.load(state)
             step = "exec"
+        if plan.exec_stub is not None:
+            os.execve(plan.exec_stub.fd, plan.exec_stub.argv(program, list(process.args)), env)
         os.execve(program, list(process.args), env)
     except BaseException as exc:  # noqa: BLE001 - re-raised with the step that failed
         raise StepFailed(step, exc) from exc

@@ -34,6 +34,7 @@ class InitContext:
     cgroup_paths: dict[str, str]
     no_pivot: bool = False
     no_new_keyring: bool = False
+    idmapped: dict[int, int] | None = None  # mount index → detached idmapped tree (linux/idmap.py)
 
 
 # Signals that end a container still waiting for `start`, as they would end any program that has not
@@ -96,7 +97,7 @@ def _set_up(chan: Channel, ctx: InitContext, step: Steps) -> tuple[dict[str, Any
     step("rootfs")
     rootfs.prepare_root(spec)
     step("mounts")
-    rootfs.mount_all(spec, ctx.cgroup_paths)
+    rootfs.mount_all(spec, ctx.cgroup_paths, ctx.idmapped)
     if not rootfs.dev_is_bind_mounted(spec):
         step("devices")
         rootfs.populate_dev(spec, ctx.devices, in_user_namespace=spec.namespace("user") is not None)
@@ -165,10 +166,10 @@ def _start_user_program(ctx: InitContext, state: dict[str, Any], console_fd: int
     try:
         if hooks.hooks_of(ctx.spec.raw, "startContainer"):
             try:
-                hooks.run_hooks(ctx.spec.raw, "startContainer", state)
+                hooks.run_hooks(ctx.spec.raw, "startContainer", {**state, "status": "created"})
             except BaseException as exc:  # noqa: BLE001
                 raise StepFailed("startContainer hooks", exc) from exc
-        become_and_exec(ctx.plan, keep_fd=ctx.result_fd, console_fd=console_fd)
+        become_and_exec(ctx.plan, keep_fd=ctx.result_fd, console_fd=console_fd, state=state)
     except StepFailed as exc:
         report_failure(ctx.result_fd, str(exc))
         os._exit(127 if exc.step == "exec" else 1)

@@ -140,6 +140,7 @@ def spawn_exec(
     *,
     join_cgroups: Callable[[int], None],
     console_socket_fd: int | None = None,
+    state: dict[str, Any] | None = None,
 ) -> int:
     """Start a process inside a running container; returns its host pid once it has exec'd.
 
@@ -151,7 +152,7 @@ def spawn_exec(
     intermediate = os.fork()
     if intermediate == 0:  # pragma: no cover - runs in the child
         parent_chan.close()
-        _exec_intermediate_main(child_chan, plan, ns_fds, console_socket_fd)
+        _exec_intermediate_main(child_chan, plan, ns_fds, console_socket_fd, state)
     child_chan.close()
     pid = 0
     try:
@@ -173,7 +174,11 @@ def spawn_exec(
 
 
 def _exec_intermediate_main(
-    chan: Channel, plan: ProcessPlan, ns_fds: dict[str, int], console_socket_fd: int | None
+    chan: Channel,
+    plan: ProcessPlan,
+    ns_fds: dict[str, int],
+    console_socket_fd: int | None,
+    state: dict[str, Any] | None,
 ) -> None:
     step = "intermediate"
     try:
@@ -187,7 +192,7 @@ def _exec_intermediate_main(
         pid = os.fork()
         if pid == 0:
             os.close(gate_w)
-            _exec_child_main(chan, plan, gate_r, console_socket_fd)
+            _exec_child_main(chan, plan, gate_r, console_socket_fd, state)
         chan.send(Msg.INIT_PID, pid=pid)
         os._exit(0)
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent
@@ -195,7 +200,9 @@ def _exec_intermediate_main(
         os._exit(1)
 
 
-def _exec_child_main(chan: Channel, plan: ProcessPlan, gate_fd: int, console_socket_fd: int | None) -> None:
+def _exec_child_main(
+    chan: Channel, plan: ProcessPlan, gate_fd: int, console_socket_fd: int | None, state: dict[str, Any] | None
+) -> None:
     try:
         while os.read(gate_fd, 1):
             pass
@@ -205,7 +212,7 @@ def _exec_child_main(chan: Channel, plan: ProcessPlan, gate_fd: int, console_soc
             # We are in the container's mount namespace: /dev/ptmx is its own devpts instance.
             size = plan.process.raw.get("consoleSize")
             slave = console.hand_over(console_socket_fd, "/dev/ptmx", "/dev/pts", size).slave
-        become_and_exec(plan, keep_fd=chan.fileno(), console_fd=slave)
+        become_and_exec(plan, keep_fd=chan.fileno(), console_fd=slave, state=state)
     except StepFailed as exc:
         chan.report(exc.step, exc.cause)
     except BaseException as exc:  # noqa: BLE001

@@ -57,8 +57,35 @@ PROPAGATION_OPTIONS: dict[str, int] = {
     "runbindable": F.MS_UNBINDABLE | F.MS_REC,
 }
 
+# Recursive attributes, applied with mount_setattr(2) AT_RECURSIVE to the mount and everything below
+# it: option → (clear the attribute instead of setting it, MOUNT_ATTR_* bit). Same names as runc.
+RECURSIVE_OPTIONS: dict[str, tuple[bool, int]] = {
+    "rro": (False, F.MOUNT_ATTR_RDONLY),
+    "rrw": (True, F.MOUNT_ATTR_RDONLY),
+    "rnosuid": (False, F.MOUNT_ATTR_NOSUID),
+    "rsuid": (True, F.MOUNT_ATTR_NOSUID),
+    "rnodev": (False, F.MOUNT_ATTR_NODEV),
+    "rdev": (True, F.MOUNT_ATTR_NODEV),
+    "rnoexec": (False, F.MOUNT_ATTR_NOEXEC),
+    "rexec": (True, F.MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (False, F.MOUNT_ATTR_NODIRATIME),
+    "rdiratime": (True, F.MOUNT_ATTR_NODIRATIME),
+    "rrelatime": (False, F.MOUNT_ATTR_RELATIME),
+    "rnorelatime": (True, F.MOUNT_ATTR_RELATIME),
+    "rnoatime": (False, F.MOUNT_ATTR_NOATIME),
+    "ratime": (True, F.MOUNT_ATTR_NOATIME),
+    "rstrictatime": (False, F.MOUNT_ATTR_STRICTATIME),
+    "rnostrictatime": (True, F.MOUNT_ATTR_STRICTATIME),
+    "rnosymfollow": (False, F.MOUNT_ATTR_NOSYMFOLLOW),
+    "rsymfollow": (True, F.MOUNT_ATTR_NOSYMFOLLOW),
+}
+
+# Options that are not mount(2) flags or data but instructions to the runtime.
+IDMAP_OPTIONS = frozenset({"idmap", "ridmap"})
+TMPCOPYUP = "tmpcopyup"
+
 # Options that only make sense to tools above the runtime; runc drops them silently too.
-IGNORED_OPTIONS = frozenset({"tmpcopyup", "_netdev", "nofail", "x-systemd.automount"})
+IGNORED_OPTIONS = frozenset({"_netdev", "nofail", "x-systemd.automount"})
 
 # Flags that a bind mount only gets through a second, MS_REMOUNT call.
 BIND_REMOUNT_FLAGS = (
@@ -84,6 +111,10 @@ class MountPlan:
     flags: int
     data: str
     propagation: tuple[int, ...]
+    recursive_set: int = 0
+    recursive_clear: int = 0
+    idmap: str | None = None  # "idmap" or "ridmap"
+    tmpcopyup: bool = False
 
     @property
     def is_bind(self) -> bool:
@@ -96,7 +127,11 @@ class MountPlan:
 
 
 def parse_options(options: tuple[str, ...] | list[str]) -> tuple[int, tuple[int, ...], str]:
-    """Split mount options into (flags, propagation flags in order, comma-joined data)."""
+    """Split mount options into (flags, propagation flags in order, comma-joined data).
+
+    Recursive, idmap and tmpcopyup options are not mount(2) material and are left out here; see
+    `plan_mount`.
+    """
     flags = 0
     propagation: list[int] = []
     data: list[str] = []
@@ -106,17 +141,41 @@ def parse_options(options: tuple[str, ...] | list[str]) -> tuple[int, tuple[int,
             flags = (flags & ~clear) | set_
         elif option in PROPAGATION_OPTIONS:
             propagation.append(PROPAGATION_OPTIONS[option])
-        elif option in IGNORED_OPTIONS:
+        elif option in IGNORED_OPTIONS or option in RECURSIVE_OPTIONS or option in IDMAP_OPTIONS:
+            continue
+        elif option == TMPCOPYUP:
             continue
         else:
             data.append(option)
     return flags, tuple(propagation), ",".join(data)
 
 
+def recursive_attributes(options: tuple[str, ...] | list[str]) -> tuple[int, int]:
+    """(attr_set, attr_clr) for mount_setattr(2). Setting an atime mode clears the whole atime field
+    first, as the kernel requires."""
+    attr_set = attr_clear = 0
+    for option in options:
+        if option not in RECURSIVE_OPTIONS:
+            continue
+        clear, bit = RECURSIVE_OPTIONS[option]
+        if clear:
+            attr_set &= ~bit
+            # The kernel takes the atime mode as one field: clearing any of it clears all (→ relatime).
+            attr_clear |= F.MOUNT_ATTR__ATIME if bit and bit & F.MOUNT_ATTR__ATIME == bit else bit
+        else:
+            attr_set |= bit
+            attr_clear &= ~bit
+            if bit & F.MOUNT_ATTR__ATIME == bit:
+                attr_clear |= F.MOUNT_ATTR__ATIME
+    return attr_set, attr_clear
+
+
 def plan_mount(destination: str, fstype: str | None, source: str | None, options: tuple[str, ...]) -> MountPlan:
     flags, propagation, data = parse_options(options)
     if fstype == "bind":
         flags |= F.MS_BIND
+    recursive_set, recursive_clear = recursive_attributes(options)
+    idmap = next((o for o in reversed(options) if o in IDMAP_OPTIONS), None)
     return MountPlan(
         destination=destination,
         source=source,
@@ -124,6 +183,10 @@ def plan_mount(destination: str, fstype: str | None, source: str | None, options
         flags=flags,
         data=data,
         propagation=propagation,
+        recursive_set=recursive_set,
+        recursive_clear=recursive_clear,
+        idmap=idmap,
+        tmpcopyup=TMPCOPYUP in options,
     )
 
 

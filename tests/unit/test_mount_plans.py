@@ -132,7 +132,28 @@ def test_ignored_options_vanish(option: str) -> None:
 
 
 def test_ignored_set() -> None:
-    assert IGNORED_OPTIONS == frozenset({"tmpcopyup", "_netdev", "nofail", "x-systemd.automount"})
+    assert IGNORED_OPTIONS == frozenset({"_netdev", "nofail", "x-systemd.automount"})
+
+
+def test_runtime_options_are_not_mount_data() -> None:
+    # tmpcopyup, idmap and the recursive attributes are instructions to the runtime, not fs data.
+    assert parse_options(["tmpcopyup", "idmap", "rro", "rnosuid", "mode=755"]) == (0, (), "mode=755")
+
+
+def test_recursive_attributes() -> None:
+    from ociruntime.spec.mounts import plan_mount, recursive_attributes
+
+    assert recursive_attributes(["rro", "rnosuid", "rnodev"]) == (0x1 | 0x2 | 0x4, 0)
+    assert recursive_attributes(["rro", "rrw"]) == (0, 0x1)
+    # Setting an atime mode clears the whole atime field (MOUNT_ATTR__ATIME) as mount_setattr requires.
+    assert recursive_attributes(["rnoatime"]) == (0x10, 0x70)
+    assert recursive_attributes(["rrelatime"]) == (0, 0x70)
+    assert recursive_attributes(["rnosymfollow"]) == (0x200000, 0)
+    # Clearing one atime mode must clear the whole field, or mount_setattr answers EINVAL.
+    assert recursive_attributes(["ratime"]) == (0, 0x70)
+    assert recursive_attributes(["rnostrictatime"]) == (0, 0x70)
+    plan = plan_mount("/m", "bind", "/src", ("rbind", "rro", "ridmap", "tmpcopyup"))
+    assert (plan.recursive_set, plan.idmap, plan.tmpcopyup) == (0x1, "ridmap", True)
 
 
 def test_options_are_case_sensitive() -> None:

@@ -95,7 +95,7 @@ def is_forbidden(module: str) -> bool:
 def test_pure_module_list() -> None:
     assert "ociruntime.spec.mounts" in PURE_MODULES
     assert "ociruntime.spec.schema" in PURE_MODULES
-    assert len(PURE_MODULES) == 12
+    assert {"ociruntime.spec.quickcheck", "ociruntime.spec.exec_process", "ociruntime.abi"} <= set(PURE_MODULES)
 
 
 @pytest.mark.parametrize("name", PURE_MODULES)

@@ -1,0 +1,195 @@
+"""AppArmor and SELinux: decide in the parent what to apply, apply it in the container process.
+
+Decisions follow runc:
+- `process.apparmorProfile` on a host without AppArmor is an error (runc fails in init writing
+  /proc/self/attr/exec; we fail `create` before anything is made). With AppArmor, "exec <profile>" is
+  written to attr/apparmor/exec (or the older attr/exec) so the profile applies from execve on.
+- `process.selinuxLabel` on a host without SELinux is an error, worded as runc's
+  (libcontainer/configs/validate). With SELinux, the label goes to attr/exec.
+- `linux.mountLabel` on a host without SELinux is ignored, as runc's label.FormatMountLabel does.
+
+Writes go to the real procfs (the CVE-2025-52881 class: a container mount placed over a procfs file must
+not redirect them): the file is opened with openat2(RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS) below the root
+of a procfs mount, so no mount and no symlink can be crossed on the way, and the filesystem is checked to
+be procfs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ociruntime import errors
+
+PROC_SUPER_MAGIC = 0x9FA0
+PROC_ROOT_INO = 1
+# <linux/openat2.h>
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+_SYS_OPENAT2 = 437  # the same number on every architecture (a syscall added after the unification)
+
+SELINUX_DISABLED = "selinux label is specified in config, but selinux is disabled or not supported"
+APPARMOR_DISABLED = "apparmor profile is specified in config, but apparmor is disabled or not supported"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+@dataclass(frozen=True)
+class HostLsm:
+    apparmor: bool
+    selinux: bool
+
+
+def detect(sys_root: str = "/sys", proc_root: str = "/proc") -> HostLsm:
+    """What the host enforces, checked the way runc (and go-selinux) check it."""
+    return HostLsm(apparmor=_apparmor_enabled(sys_root), selinux=_selinux_enabled(sys_root, proc_root))
+
+
+def _apparmor_enabled(sys_root: str) -> bool:
+    if not os.path.isdir(os.path.join(sys_root, "kernel/security/apparmor")):
+        return False
+    try:
+        with open(os.path.join(sys_root, "module/apparmor/parameters/enabled")) as f:
+            return f.read(1) == "Y"
+    except OSError:
+        return False
+
+
+def _selinux_enabled(sys_root: str, proc_root: str) -> bool:
+    if not os.path.isfile(os.path.join(sys_root, "fs/selinux/enforce")):
+        return False
+    try:
+        with open(os.path.join(proc_root, "self/attr/current")) as f:
+            return f.read().strip("\0\n ") not in ("", "kernel")
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class ProcessLabels:
+    """What the container process writes to its own attr files before execve."""
+
+    apparmor_profile: str | None = None
+    selinux_label: str | None = None
+
+    def writes(self) -> list[tuple[tuple[str, ...], str]]:
+        """(candidate attr paths below /proc/<pid>/, value), first existing candidate wins."""
+        result: list[tuple[tuple[str, ...], str]] = []
+        if self.apparmor_profile:
+            result.append((("attr/apparmor/exec", "attr/exec"), f"exec {self.apparmor_profile}"))
+        if self.selinux_label:
+            result.append((("attr/exec",), self.selinux_label))
+        return result
+
+    def apply(self) -> None:
+        for candidates, value in self.writes():
+            write_own_attr(candidates, value)
+
+
+@dataclass(frozen=True)
+class LabelPlan:
+    process: ProcessLabels | None
+    mount_label: str | None
+    notes: tuple[str, ...] = ()
+
+
+def plan_labels(process: Mapping[str, Any], linux: Mapping[str, Any], host: HostLsm) -> LabelPlan:
+    """PURE given `host`: the labels to apply, or ConfigInvalid/NotSupported for ones that cannot be."""
+    profile = process.get("apparmorProfile") or None
+    label = process.get("selinuxLabel") or None
+    mount_label = linux.get("mountLabel") or None
+    notes: list[str] = []
+    if profile and not host.apparmor:
+        raise errors.NotSupported("process.apparmorProfile", APPARMOR_DISABLED)
+    if label and not host.selinux:
+        raise errors.NotSupported("process.selinuxLabel", SELINUX_DISABLED)
+    if mount_label and not host.selinux:
+        notes.append("linux.mountLabel is ignored: SELinux is not enabled on this host")
+        mount_label = None
+    labels = ProcessLabels(profile, label) if profile or label else None
+    return LabelPlan(labels, mount_label, tuple(notes))
+
+
+def mount_data_with_label(data: str | None, mount_label: str | None) -> str | None:
+    """Mount options for a non-bind mount with the SELinux context (runc's label.FormatMountLabel)."""
+    if not mount_label:
+        return data
+    context = f'context="{mount_label}"'
+    return f"{data},{context}" if data else context
+
+
+# --- writing to the real procfs -------------------------------------------------------------------
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+class _Statfs(ctypes.Structure):
+    _fields_ = [("f_type", ctypes.c_long), ("_rest", ctypes.c_byte * 112)]
+
+
+def fs_type(fd: int) -> int:
+    buf = _Statfs()
+    if _libc.fstatfs(fd, ctypes.byref(buf)) < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return int(buf.f_type) & 0xFFFFFFFF
+
+
+def open_proc_root(path: str = "/proc") -> int:
+    """An O_PATH fd on the root of a real procfs mount, or OSError."""
+    fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if fs_type(fd) != PROC_SUPER_MAGIC or os.fstat(fd).st_ino != PROC_ROOT_INO:
+            raise OSError(errno.EXDEV, "not the root of a procfs mount", path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_in_procfs(root_fd: int, relative: str, flags: int) -> int:
+    """openat2 below a procfs root crossing no mount and no symlink; the result is checked to be procfs."""
+    how = _OpenHow(flags | os.O_CLOEXEC | os.O_NOFOLLOW, 0, RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS)
+    raw = os.fsencode(relative)
+    fd = int(_libc.syscall(ctypes.c_long(_SYS_OPENAT2), root_fd, raw, ctypes.byref(how), ctypes.sizeof(how)))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), f"/proc/{relative}")
+    if fs_type(fd) != PROC_SUPER_MAGIC:
+        os.close(fd)
+        raise OSError(errno.EXDEV, "not a procfs file", f"/proc/{relative}")
+    return fd
+
+
+def write_proc_file(relative: str, value: str, proc: str = "/proc") -> None:
+    """Write `value` to /proc/<relative> of the real procfs (e.g. "sys/net/ipv4/ip_forward")."""
+    root = open_proc_root(proc)
+    try:
+        fd = open_in_procfs(root, relative, os.O_WRONLY)
+    finally:
+        os.close(root)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def write_own_attr(candidates: tuple[str, ...], value: str) -> None:
+    """Write to /proc/<own pid>/<attr>: the first candidate that exists (pid, not the self symlink)."""
+    last: OSError | None = None
+    for attr in candidates:
+        try:
+            write_proc_file(f"{os.getpid()}/{attr}", value)
+            return
+        except FileNotFoundError as e:
+            last = e
+    assert last is not None
+    raise last
