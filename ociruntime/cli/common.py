@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import TYPE_CHECKING, Any
 
 from ociruntime import errors
@@ -15,10 +16,18 @@ DEFAULT_ROOT = "/run/ociruntime"
 Verbs = Any  # argparse's _SubParsersAction, which typeshed keeps private
 
 
+def default_root() -> str:
+    """/run/ociruntime for root; for anyone else their own runtime dir, as runc does."""
+    if os.geteuid() == 0:
+        return DEFAULT_ROOT
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/ociruntime-{os.geteuid()}"
+    return os.path.join(runtime_dir, "ociruntime")
+
+
 def store(args: argparse.Namespace) -> Store:
     from ociruntime.state.store import Store
 
-    return Store(args.root or DEFAULT_ROOT)
+    return Store(args.root or default_root())
 
 
 def non_negative(text: str) -> int:

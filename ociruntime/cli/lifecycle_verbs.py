@@ -133,7 +133,8 @@ def cmd_spec(args: argparse.Namespace) -> int:
         raise errors.RuntimeFailure(f"File {path} exists. Remove it first")
     try:
         with open(path, "x") as f:
-            f.write(json.dumps(default_config(rootless=args.rootless), indent="\t") + "\n")
+            config = default_config(rootless=args.rootless, uid=os.geteuid(), gid=os.getegid())
+            f.write(json.dumps(config, indent="\t") + "\n")
     except OSError as e:
         raise errors.BundleError(path, e.strerror or str(e)) from None
     return 0

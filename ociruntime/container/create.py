@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import pwd
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ociruntime import errors, hooks
@@ -53,6 +53,7 @@ class Prepared:
     console: socket.socket | None = None
     idmapped: dict[int, int] = field(default_factory=dict)
     exec_stub: ExecStub | None = None
+    listen_fds: int = 0
 
     def close(self) -> None:
         """The parent's copies of fds handed to the container's processes (they inherited them)."""
@@ -108,7 +109,11 @@ def _prepare(options: CreateOptions, console_sock: socket.socket | None) -> Prep
         _debug(note)
     # Compiled here, before anything is forked: a bad filter fails create before it made anything.
     seccomp_program = seccomp.build((spec.raw.get("linux") or {}).get("seccomp"))
-    prepared = Prepared(spec, process, caps, top, seccomp_program, label_plan.process)
+    listen_fds = socket_activation_fds()
+    if listen_fds:
+        # Socket activation passes through, as with runc: the fds stay 3.., the program is PID 1.
+        process = replace(process, env=(*process.env, f"LISTEN_FDS={listen_fds}", "LISTEN_PID=1"))
+    prepared = Prepared(spec, process, caps, top, seccomp_program, label_plan.process, listen_fds=listen_fds)
     try:
         prepared.ns_fds = namespaces.open_paths(spec)
         prepared.idmapped = idmap.prepare(spec)
@@ -120,6 +125,37 @@ def _prepare(options: CreateOptions, console_sock: socket.socket | None) -> Prep
         prepared.close()
         raise
     return prepared
+
+
+def _cgroup_paths_for(spec: Spec, container_id: str, linux: dict[str, Any]) -> dict[str, str]:
+    """Where the container's cgroups go. An unprivileged user gets cgroups only where a subtree was
+    delegated to it (writable); without one the container runs in the caller's cgroups, which is
+    only acceptable when the config asks for no resource limits."""
+    paths = cgroups.plan_paths(spec.cgroups_path, container_id)
+    if os.geteuid() == 0 or all(os.access(_nearest_existing(p), os.W_OK) for p in paths.values()):
+        return paths
+    limits = {k: v for k, v in (linux.get("resources") or {}).items() if v and k != "devices"}
+    if limits:
+        names = ", ".join(sorted(limits))
+        raise errors.NotSupported(
+            "linux.resources", f"{names}: no cgroup writable by this user (rootless without a delegated cgroup)"
+        )
+    return {}
+
+
+def _nearest_existing(path: str) -> str:
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def socket_activation_fds() -> int:
+    """How many fds systemd's socket activation (LISTEN_FDS, LISTEN_PID) handed to this process."""
+    count = os.environ.get("LISTEN_FDS", "")
+    owner = os.environ.get("LISTEN_PID", "")
+    if not count.isdigit() or (owner and owner != str(os.getpid())):
+        return 0
+    return int(count)
 
 
 def _create_claimed(store: Store, container_id: str, options: CreateOptions, prepared: Prepared) -> Record:
@@ -142,18 +178,19 @@ def _create_claimed(store: Store, container_id: str, options: CreateOptions, pre
     try:
         store.save(record)
         start_path, result_path = store.make_fifos(container_id)
-        record.cgroup_paths = cgroups.plan_paths(spec.cgroups_path, container_id)
+        record.cgroup_paths = _cgroup_paths_for(spec, container_id, linux)
         cgroup_created = cgroups.create(record.cgroup_paths)
         record.cgroup_created = cgroup_created
         store.save(record)
-        resources.apply(record.cgroup_paths, linux.get("resources"))
+        if record.cgroup_paths:  # none for a rootless container without a delegated cgroup
+            resources.apply(record.cgroup_paths, linux.get("resources"))
         ctx = InitContext(
             spec=spec,
             plan=ProcessPlan(
                 process=prepared.process,
                 capabilities=prepared.caps,
                 last_cap=prepared.last_cap,
-                preserve_fds=options.preserve_fds,
+                preserve_fds=prepared.listen_fds + options.preserve_fds,
                 seccomp=prepared.seccomp,
                 attributes=attributes.plan(spec),
                 labels=prepared.labels,

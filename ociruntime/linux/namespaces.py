@@ -68,11 +68,38 @@ def unshare_flags(spec: Spec, *, exclude: tuple[str, ...] = ("user",)) -> int:
 def write_id_maps(
     pid: int, uid_maps: tuple[IdMapping, ...], gid_maps: tuple[IdMapping, ...], *, deny_setgroups: bool
 ) -> None:
-    """Write /proc/<pid>/{uid,gid}_map for a process that just made a user namespace."""
-    if deny_setgroups:
-        _write(f"/proc/{pid}/setgroups", "deny")
-    _write(f"/proc/{pid}/uid_map", "".join(m.line() for m in uid_maps))
-    _write(f"/proc/{pid}/gid_map", "".join(m.line() for m in gid_maps))
+    """Write /proc/<pid>/{uid,gid}_map for a process that just made a user namespace.
+
+    Root writes any mapping. An unprivileged user may write only its own id, once, with setgroups
+    denied; anything more goes through the setuid newuidmap/newgidmap (Debian's uidmap package),
+    which check /etc/subuid and /etc/subgid.
+    """
+    if os.geteuid() == 0 or _only_own_id(uid_maps, os.geteuid()) and _only_own_id(gid_maps, os.getegid()):
+        if deny_setgroups:
+            _write(f"/proc/{pid}/setgroups", "deny")
+        _write(f"/proc/{pid}/uid_map", "".join(m.line() for m in uid_maps))
+        _write(f"/proc/{pid}/gid_map", "".join(m.line() for m in gid_maps))
+        return
+    _run_helper("newuidmap", pid, uid_maps)
+    _run_helper("newgidmap", pid, gid_maps)
+
+
+def _only_own_id(maps: tuple[IdMapping, ...], own: int) -> bool:
+    return len(maps) == 1 and maps[0].host_id == own and maps[0].size == 1
+
+
+def _run_helper(tool: str, pid: int, maps: tuple[IdMapping, ...]) -> None:
+    import shutil
+    import subprocess
+
+    path = shutil.which(tool, path="/usr/bin:/bin:/usr/sbin:/sbin")
+    if path is None:
+        raise errors.RuntimeFailure(f"{tool} is needed for this rootless id mapping (install Debian's uidmap)")
+    args = [path, str(pid)] + [str(n) for m in maps for n in (m.container_id, m.host_id, m.size)]
+    result = subprocess.run(args, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        detail = (result.stderr.strip().splitlines() or ["failed"])[-1]
+        raise errors.RuntimeFailure(f"{tool}: {detail}")
 
 
 def write_time_offsets(offsets: dict[str, tuple[int, int]]) -> None:

@@ -32,7 +32,8 @@ def _mount(destination: str, fstype: str, source: str, *options: str) -> dict[st
     return entry
 
 
-def default_config(*, rootless: bool = False) -> dict[str, Any]:
+def default_config(*, rootless: bool = False, uid: int = 1000, gid: int = 1000) -> dict[str, Any]:
+    """`uid`/`gid`: the host ids a rootless container's root maps to (the caller's own)."""
     mounts = [
         _mount("/proc", "proc", "proc"),
         _mount("/dev", "tmpfs", "tmpfs", "nosuid", "strictatime", "mode=755", "size=65536k"),
@@ -54,11 +55,10 @@ def default_config(*, rootless: bool = False) -> dict[str, Any]:
         # An unprivileged user owns only its own id: map it to root inside. No mknod, no sysfs of the
         # host network namespace, no new cgroup directories (bind /sys instead).
         namespaces.append({"type": "user"})
-        linux["uidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 1}]
-        linux["gidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 1}]
-        mounts = [m for m in mounts if m["destination"] not in ("/sys", "/sys/fs/cgroup", "/dev/mqueue")]
+        linux["uidMappings"] = [{"containerID": 0, "hostID": uid, "size": 1}]
+        linux["gidMappings"] = [{"containerID": 0, "hostID": gid, "size": 1}]
+        mounts = [m for m in mounts if m["destination"] not in ("/sys", "/sys/fs/cgroup")]
         mounts.append(_mount("/sys", "none", "/sys", "rbind", "nosuid", "noexec", "nodev", "ro"))
-        mounts.append(_mount("/dev/mqueue", "none", "/dev/mqueue", "bind", "nosuid", "noexec", "nodev"))
         for m in mounts:
             if m["destination"] == "/dev/pts":
                 m["options"] = [o for o in m["options"] if o != "gid=5"]
