@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -187,7 +188,9 @@ def test_spec_rootless(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
     doc = json.loads((tmp_path / "config.json").read_text())
     validate_config(doc)
     check_config(doc, rootless=True)
-    assert doc["linux"]["uidMappings"] == [{"containerID": 0, "hostID": 1000, "size": 1}]
+    # The caller's own ids (runc's rule): the only ones an unprivileged user may map by itself.
+    assert doc["linux"]["uidMappings"] == [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
+    assert doc["linux"]["gidMappings"] == [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
 
 
 def test_spec_missing_bundle_dir(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
