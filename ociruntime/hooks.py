@@ -19,9 +19,12 @@ import select
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
 
 from ociruntime import errors
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def hooks_of(config: dict[str, Any], phase: str) -> list[dict[str, Any]]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from ociruntime.cli import flags
 from ociruntime.cli.common import Verbs, store
 
 
@@ -18,7 +18,7 @@ def register(verbs: Verbs) -> None:
     ps = verbs.add_parser("ps", help="list a container's processes (extra arguments go to ps(1))")
     ps.add_argument("-f", "--format", choices=("table", "json"), default="table")
     ps.add_argument("id")
-    ps.add_argument("ps_args", nargs=argparse.REMAINDER)
+    ps.add_argument("ps_args", nargs=flags.REMAINDER)
     ps.set_defaults(handler=cmd_ps)
     events = verbs.add_parser("events", help="print resource statistics and OOM events as JSON")
     events.add_argument("--stats", action="store_true", help="print the statistics once and exit")
@@ -29,7 +29,7 @@ def register(verbs: Verbs) -> None:
     update.add_argument("-r", "--resources", default=None, help="linux.resources JSON file, or - for stdin")
     for flag, kind in _UPDATE_FLAGS:
         update.add_argument(flag, type=kind, default=None)
-    update.add_argument("--cpu-shares", dest="cpu_share", type=int, default=None, help=argparse.SUPPRESS)
+    update.add_argument("--cpu-shares", dest="cpu_share", type=int, default=None, help=flags.SUPPRESS)
     update.add_argument("id")
     update.set_defaults(handler=cmd_update)
 
@@ -52,21 +52,21 @@ _UPDATE_FLAGS: tuple[tuple[str, type], ...] = (
 )
 
 
-def cmd_pause(args: argparse.Namespace) -> int:
+def cmd_pause(args: flags.Namespace) -> int:
     from ociruntime.container import pause
 
     pause.pause(store(args), args.id)
     return 0
 
 
-def cmd_resume(args: argparse.Namespace) -> int:
+def cmd_resume(args: flags.Namespace) -> int:
     from ociruntime.container import pause
 
     pause.resume(store(args), args.id)
     return 0
 
 
-def cmd_ps(args: argparse.Namespace) -> int:
+def cmd_ps(args: flags.Namespace) -> int:
     from ociruntime.container import ps
 
     extra = list(args.ps_args)
@@ -76,7 +76,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_events(args: argparse.Namespace) -> int:
+def cmd_events(args: flags.Namespace) -> int:
     from ociruntime.container import events
 
     interval = events.parse_duration(args.interval)
@@ -84,7 +84,7 @@ def cmd_events(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_update(args: argparse.Namespace) -> int:
+def cmd_update(args: flags.Namespace) -> int:
     from ociruntime.container import update
 
     if args.resources is not None:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-from typing import TYPE_CHECKING, Any
 
 from ociruntime import errors
+from ociruntime.cli import flags
 
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
 if TYPE_CHECKING:
     from ociruntime.state.store import Store
 
-DEFAULT_ROOT = "/run/ociruntime"
+Verbs = flags.Subparsers
 
-Verbs = Any  # argparse's _SubParsersAction, which typeshed keeps private
+DEFAULT_ROOT = "/run/ociruntime"
 
 
 def default_root() -> str:
@@ -24,7 +24,7 @@ def default_root() -> str:
     return os.path.join(runtime_dir, "ociruntime")
 
 
-def store(args: argparse.Namespace) -> Store:
+def store(args: flags.Namespace) -> Store:
     from ociruntime.state.store import Store
 
     return Store(args.root or default_root())

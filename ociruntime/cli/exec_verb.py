@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
-
 from ociruntime import errors
+from ociruntime.cli import flags
 from ociruntime.cli.common import Verbs, non_negative, store
 
 
@@ -27,11 +26,11 @@ def register(verbs: Verbs) -> None:
     p.add_argument("--cgroup", default=None)
     p.add_argument("--ignore-paused", action="store_true")
     p.add_argument("id")
-    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.add_argument("command", nargs=flags.REMAINDER)
     p.set_defaults(handler=cmd_exec)
 
 
-def cmd_exec(args: argparse.Namespace) -> int:
+def cmd_exec(args: flags.Namespace) -> int:
     from ociruntime.container.exec import ExecOptions, exec_in
     from ociruntime.spec.exec_process import ExecOverrides
 

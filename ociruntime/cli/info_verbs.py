@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
+from ociruntime.cli import flags
 from ociruntime.cli.common import Verbs
 
 
@@ -14,7 +14,7 @@ def register(verbs: Verbs) -> None:
     features.set_defaults(handler=cmd_features)
 
 
-def cmd_features(args: argparse.Namespace) -> int:
+def cmd_features(args: flags.Namespace) -> int:
     del args
     from ociruntime.features import features
 

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
-from typing import TYPE_CHECKING
 
 from ociruntime import errors
+from ociruntime.cli import flags
 from ociruntime.cli.common import Verbs, non_negative, store
 
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
 if TYPE_CHECKING:
     from ociruntime.container.create import CreateOptions
 
 
 def register(verbs: Verbs) -> None:
-    def bundle_flags(p: argparse.ArgumentParser) -> None:
+    def bundle_flags(p: flags.Parser) -> None:
         p.add_argument("-b", "--bundle", default=".")
         p.add_argument("--console-socket", default=None)
         p.add_argument("--pid-file", default=None)
@@ -58,7 +58,7 @@ def register(verbs: Verbs) -> None:
     spec.set_defaults(handler=cmd_spec)
 
 
-def create_options(args: argparse.Namespace) -> CreateOptions:
+def create_options(args: flags.Namespace) -> CreateOptions:
     from ociruntime.container.create import CreateOptions
 
     return CreateOptions(
@@ -71,33 +71,33 @@ def create_options(args: argparse.Namespace) -> CreateOptions:
     )
 
 
-def cmd_create(args: argparse.Namespace) -> int:
+def cmd_create(args: flags.Namespace) -> int:
     from ociruntime.container.create import create
 
     create(store(args), args.id, create_options(args))
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: flags.Namespace) -> int:
     from ociruntime.container.run import run
 
     return run(store(args), args.id, create_options(args), detach=args.detach, keep=args.keep)
 
 
-def cmd_start(args: argparse.Namespace) -> int:
+def cmd_start(args: flags.Namespace) -> int:
     from ociruntime.container import lifecycle
 
     lifecycle.start(store(args), args.id)
     return 0
 
 
-def cmd_state(args: argparse.Namespace) -> int:
+def cmd_state(args: flags.Namespace) -> int:
     observed = store(args).observe(args.id)
     sys.stdout.write(json.dumps(observed.oci_state(), indent=2) + "\n")
     return 0
 
 
-def cmd_kill(args: argparse.Namespace) -> int:
+def cmd_kill(args: flags.Namespace) -> int:
     from ociruntime.container import lifecycle
     from ociruntime.spec.tables import parse_signal
 
@@ -111,21 +111,21 @@ def cmd_kill(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_delete(args: argparse.Namespace) -> int:
+def cmd_delete(args: flags.Namespace) -> int:
     from ociruntime.container import lifecycle
 
     lifecycle.delete(store(args), args.id, force=args.force)
     return 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def cmd_list(args: flags.Namespace) -> int:
     from ociruntime.cli.listing import render_list
 
     sys.stdout.write(render_list(store(args), fmt=args.format, quiet=args.quiet))
     return 0
 
 
-def cmd_spec(args: argparse.Namespace) -> int:
+def cmd_spec(args: flags.Namespace) -> int:
     from ociruntime.spec.default import default_config
 
     path = os.path.join(args.bundle, "config.json")

@@ -6,38 +6,31 @@ becomes one line on stderr (and one in --log), and the exit code.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Sequence
 
 from ociruntime import SPEC_VERSION, __version__, errors
-from ociruntime.cli import cgroup_verbs, exec_verb, info_verbs, lifecycle_verbs, log
+from ociruntime.cli import cgroup_verbs, exec_verb, flags, info_verbs, lifecycle_verbs, log
 from ociruntime.cli.common import DEFAULT_ROOT
 
 # Each group adds its verbs to the parser and sets `handler` on them; a verb's work is imported lazily.
 VERB_GROUPS = (lifecycle_verbs, exec_verb, cgroup_verbs, info_verbs)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of printing usage and exiting with 2 (runc exits 1 on bad usage)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        command = self.prog.partition(" ")[2]
-        raise errors.UsageError(f"{command}: {message}" if command else message)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="ociruntime", description="OCI runtime-spec v1.3.0 container runtime (runc-compatible CLI)")
+def build_parser() -> flags.Parser:
+    parser = flags.Parser(
+        prog="ociruntime", description="OCI runtime-spec v1.3.0 container runtime (runc-compatible CLI)"
+    )
     parser.add_argument("--root", default=None, help=f"state directory (default {DEFAULT_ROOT})")
     parser.add_argument("--log", default=None, help="log file (default: stderr only)")
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     parser.add_argument("--systemd-cgroup", action="store_true", help="use the systemd cgroup driver")
     parser.add_argument("--debug", action="store_true")
     parser.add_argument("--rootless", nargs="?", const="true", default="auto", choices=("true", "false", "auto"))
-    parser.add_argument("--criu", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--criu", default=None, help=flags.SUPPRESS)
     parser.add_argument("-v", "--version", action="store_true")
-    verbs = parser.add_subparsers(dest="verb", parser_class=_Parser)
+    verbs = parser.add_subparsers(dest="verb")
     for group in VERB_GROUPS:
         group.register(verbs)
     return parser
@@ -62,7 +55,7 @@ def _commit() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args: argparse.Namespace | None = None
+    args: flags.Namespace | None = None
     try:
         args = build_parser().parse_args(argv)
         log.configure(args.log, args.log_format, args.debug)

@@ -7,13 +7,16 @@ import errno
 import os
 import signal
 import time
-from typing import Any
 
-from ociruntime import errors, hooks
+from ociruntime import errors, faults, hooks
 from ociruntime.cgroups import manager as cgroups
 from ociruntime.linux import procfs
 from ociruntime.state.status import Phase, Status, is_same_process
 from ociruntime.state.store import Observed, Record, Store
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 _GONE_TIMEOUT = 10.0
 
@@ -28,9 +31,12 @@ def start(store: Store, container_id: str) -> Record:
             raise errors.RuntimeFailure(f"cannot start an already {observed.status.value} container")
         result_fd = os.open(store.result_path(container_id), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
+            faults.point("start.before-fifo-write")
             _release_init(store, record)
+            faults.point("start.after-fifo-write")
             record.phase = Phase.RUNNING
             store.save(record)
+            faults.point("start.after-save")
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(store.fifo_path(container_id))
             failure = _read_result(result_fd)
@@ -136,9 +142,12 @@ def _delete_locked(store: Store, observed: Observed, force: bool) -> None:
         raise errors.RuntimeFailure(f"cannot delete container {record.id} that is not stopped: {status.value}")
     # A created container is deleted without --force, as runc does: its program never ran.
     _kill_everything(record)
+    faults.point("delete.after-kill")
     return_net_devices(record.config, store.path(record.id))
     cgroups.remove(record.cgroup_created)
+    faults.point("delete.after-cgroup-removal")
     store.remove(record.id)
+    faults.point("delete.after-state-removal")
     run_poststop(record)
 
 

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
 class ProcStat:
-    state: str
-    start_time: int
-    ppid: int
+    """The fields of /proc/<pid>/stat the runtime needs (a plain class: no dataclasses import on the
+    `state` path)."""
+
+    __slots__ = ("state", "start_time", "ppid")
+
+    def __init__(self, state: str, start_time: int, ppid: int) -> None:
+        self.state = state
+        self.start_time = start_time
+        self.ppid = ppid
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ProcStat) and (self.state, self.start_time, self.ppid) == (
+            other.state,
+            other.start_time,
+            other.ppid,
+        )
+
+    def __repr__(self) -> str:
+        return f"ProcStat(state={self.state!r}, start_time={self.start_time}, ppid={self.ppid})"
 
     @property
     def is_zombie(self) -> bool:

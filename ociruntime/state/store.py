@@ -16,28 +16,34 @@ import contextlib
 import fcntl
 import json
 import os
-import re
-import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from ociruntime import SPEC_VERSION, errors
 from ociruntime.linux import procfs
 from ociruntime.state.status import Phase, Status, derive_status
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 STATE_FILE = "state.json"
 FIFO_NAME = "exec.fifo"
 RESULT_NAME = "exec.result"
 RECORD_VERSION = 1
 
-_VALID_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+_ID_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_ID_REST = _ID_FIRST | frozenset("_.+-")
+
+
+def _valid_id(text: str) -> bool:
+    """[A-Za-z0-9][A-Za-z0-9_.+-]*, checked without importing re (start-up time)."""
+    return bool(text) and text[0] in _ID_FIRST and all(c in _ID_REST for c in text)
 
 
 def check_id(container_id: str) -> None:
     """Reject ids that could escape the root directory or confuse tools (`../x`, `a/b`, `.`)."""
-    if len(container_id) > 1024 or not _VALID_ID.fullmatch(container_id):
+    if len(container_id) > 1024 or not _valid_id(container_id):
         raise errors.InvalidContainerId(container_id)
 
 
@@ -47,28 +53,60 @@ def rfc3339_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
 
 
-@dataclass
 class Record:
-    """What state.json holds: the OCI state plus what later commands need to act on the container."""
+    """What state.json holds: the OCI state plus what later commands need to act on the container.
 
-    id: str
-    bundle: str
-    rootfs: str
-    created: str
-    owner: str
-    phase: Phase
-    pid: int = 0
-    init_start_time: int = 0
-    creator_pid: int = 0
-    creator_start_time: int = 0
-    annotations: dict[str, str] = field(default_factory=dict)
-    cgroup_paths: dict[str, str] = field(default_factory=dict)
-    cgroup_created: list[str] = field(default_factory=list)
-    config: dict[str, Any] = field(default_factory=dict)
-    version: int = RECORD_VERSION
+    A plain class rather than a dataclass: every `state` and `kill` loads one, and the dataclasses
+    module (with inspect) costs more to import than the rest of those commands (-X importtime).
+    """
+
+    FIELDS = (
+        "id", "bundle", "rootfs", "created", "owner", "phase", "pid", "init_start_time", "creator_pid",
+        "creator_start_time", "annotations", "cgroup_paths", "cgroup_created", "config", "version",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        id: str,
+        bundle: str,
+        rootfs: str,
+        created: str,
+        owner: str,
+        phase: Phase,
+        pid: int = 0,
+        init_start_time: int = 0,
+        creator_pid: int = 0,
+        creator_start_time: int = 0,
+        annotations: dict[str, str] | None = None,
+        cgroup_paths: dict[str, str] | None = None,
+        cgroup_created: list[str] | None = None,
+        config: dict[str, Any] | None = None,
+        version: int = RECORD_VERSION,
+    ) -> None:
+        self.id = id
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.created = created
+        self.owner = owner
+        self.phase = phase
+        self.pid = pid
+        self.init_start_time = init_start_time
+        self.creator_pid = creator_pid
+        self.creator_start_time = creator_start_time
+        self.annotations: dict[str, str] = annotations if annotations is not None else {}
+        self.cgroup_paths: dict[str, str] = cgroup_paths if cgroup_paths is not None else {}
+        self.cgroup_created: list[str] = cgroup_created if cgroup_created is not None else []
+        self.config: dict[str, Any] = config if config is not None else {}
+        self.version = version
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Record) and all(getattr(self, f) == getattr(other, f) for f in self.FIELDS)
+
+    def __repr__(self) -> str:
+        return f"Record(id={self.id!r}, phase={self.phase.value!r}, pid={self.pid})"
 
     def to_json(self) -> str:
-        doc = asdict(self)
+        doc = {name: getattr(self, name) for name in self.FIELDS}
         doc["phase"] = self.phase.value
         return json.dumps(doc, separators=(",", ":"))
 
@@ -77,17 +115,19 @@ class Record:
         doc = json.loads(text)
         if not isinstance(doc, dict):
             raise ValueError("not a JSON object")
-        known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
+        known = {k: v for k, v in doc.items() if k in cls.FIELDS}
         known["phase"] = Phase(known["phase"])
         return cls(**known)
 
 
-@dataclass(frozen=True)
 class Observed:
     """A record together with the status derived for it right now."""
 
-    record: Record
-    status: Status
+    __slots__ = ("record", "status")
+
+    def __init__(self, record: Record, status: Status) -> None:
+        self.record = record
+        self.status = status
 
     def oci_state(self) -> dict[str, Any]:
         """The state document `state` prints: the spec's fields plus runc's rootfs, created, owner."""
@@ -150,6 +190,8 @@ class Store:
         return paths
 
     def remove(self, container_id: str) -> None:
+        import shutil  # only delete and a failed create need it
+
         shutil.rmtree(self.path(container_id), ignore_errors=True)
 
     # --- reading and writing ---------------------------------------------------------------------
@@ -203,7 +245,7 @@ class Store:
             names = os.listdir(self.root)
         except FileNotFoundError:
             return []
-        return sorted(n for n in names if _VALID_ID.fullmatch(n) and os.path.isdir(os.path.join(self.root, n)))
+        return sorted(n for n in names if _valid_id(n) and os.path.isdir(os.path.join(self.root, n)))
 
     @contextlib.contextmanager
     def locked(self, container_id: str) -> Iterator[None]:

@@ -237,7 +237,7 @@ def test_unknown_command_message(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 1
     assert len(err) == 1
     assert err[0].startswith("ociruntime: ")
-    assert "invalid choice: 'frobnicate'" in err[0]
+    assert "unknown command 'frobnicate'" in err[0]
 
 
 # --- --root spelling ----------------------------------------------------------------------------------
