@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ociruntime import errors
+from ociruntime.linux import procfiles
 from ociruntime.process.execute import ProcessAttributes
 from ociruntime.spec import attributes as spec_attributes
 from ociruntime.spec.attributes import RLIM_INFINITY, AttributePlan, CpuAffinity, Rlimit, bitmask_words
@@ -188,11 +189,9 @@ def set_affinity(cpus: frozenset[int], field: str) -> None:
 
 def set_oom_score_adj(value: int) -> None:
     try:
-        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, str(value).encode())
-        finally:
-            os.close(fd)
+        # Through the real procfs only (a mount over /proc cannot redirect it); our pid, not "self",
+        # because the self symlink is a link that the safe open refuses to follow.
+        procfiles.write_proc_file(f"{os.getpid()}/oom_score_adj", str(value))
     except OSError as e:
         reason = e.strerror
         if e.errno in (1, 13):  # EPERM, EACCES

@@ -16,28 +16,18 @@ be procfs.
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ociruntime import errors
-
-PROC_SUPER_MAGIC = 0x9FA0
-PROC_ROOT_INO = 1
-# <linux/openat2.h>
-RESOLVE_NO_XDEV = 0x01
-RESOLVE_NO_MAGICLINKS = 0x02
-RESOLVE_NO_SYMLINKS = 0x04
-_SYS_OPENAT2 = 437  # the same number on every architecture (a syscall added after the unification)
+from ociruntime.linux.procfiles import (  # re-exported: the LSM writes are one of their users
+    write_proc_file,
+)
 
 SELINUX_DISABLED = "selinux label is specified in config, but selinux is disabled or not supported"
 APPARMOR_DISABLED = "apparmor profile is specified in config, but apparmor is disabled or not supported"
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
 
 
 @dataclass(frozen=True)
@@ -127,59 +117,8 @@ def mount_data_with_label(data: str | None, mount_label: str | None) -> str | No
 # --- writing to the real procfs -------------------------------------------------------------------
 
 
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
-
-
-class _Statfs(ctypes.Structure):
-    _fields_ = [("f_type", ctypes.c_long), ("_rest", ctypes.c_byte * 112)]
-
-
-def fs_type(fd: int) -> int:
-    buf = _Statfs()
-    if _libc.fstatfs(fd, ctypes.byref(buf)) < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return int(buf.f_type) & 0xFFFFFFFF
-
-
-def open_proc_root(path: str = "/proc") -> int:
-    """An O_PATH fd on the root of a real procfs mount, or OSError."""
-    fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        if fs_type(fd) != PROC_SUPER_MAGIC or os.fstat(fd).st_ino != PROC_ROOT_INO:
-            raise OSError(errno.EXDEV, "not the root of a procfs mount", path)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def open_in_procfs(root_fd: int, relative: str, flags: int) -> int:
-    """openat2 below a procfs root crossing no mount and no symlink; the result is checked to be procfs."""
-    how = _OpenHow(flags | os.O_CLOEXEC | os.O_NOFOLLOW, 0, RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS)
-    raw = os.fsencode(relative)
-    fd = int(_libc.syscall(ctypes.c_long(_SYS_OPENAT2), root_fd, raw, ctypes.byref(how), ctypes.sizeof(how)))
-    if fd < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), f"/proc/{relative}")
-    if fs_type(fd) != PROC_SUPER_MAGIC:
-        os.close(fd)
-        raise OSError(errno.EXDEV, "not a procfs file", f"/proc/{relative}")
-    return fd
-
-
-def write_proc_file(relative: str, value: str, proc: str = "/proc") -> None:
-    """Write `value` to /proc/<relative> of the real procfs (e.g. "sys/net/ipv4/ip_forward")."""
-    root = open_proc_root(proc)
-    try:
-        fd = open_in_procfs(root, relative, os.O_WRONLY)
-    finally:
-        os.close(root)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
+# open_proc_root, open_in_procfs and write_proc_file live in ociruntime.linux.procfiles: sysctl and
+# oom_score_adj need the same protection.
 
 
 def write_own_attr(candidates: tuple[str, ...], value: str) -> None:

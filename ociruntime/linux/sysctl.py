@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from ociruntime import errors
+from ociruntime.linux import procfiles
 from ociruntime.spec.model import Spec
 from ociruntime.spec.sysctl import SysctlWrite, plan_sysctl
 from ociruntime.spec.tables import NAMESPACES
@@ -42,10 +43,7 @@ def apply(settings: dict[str, str]) -> None:
     for write in plan_sysctl(settings, None):
         path = "/proc/sys/" + write.path
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-            try:
-                os.write(fd, write.value.encode())
-            finally:
-                os.close(fd)
+            # Through the real procfs only: a mount over /proc/sys cannot redirect the write.
+            procfiles.write_proc_file("sys/" + write.path, write.value)
         except OSError as e:
             raise OSError(e.errno, f"{path}: {e.strerror}", write.field) from None

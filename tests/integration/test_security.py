@@ -28,13 +28,15 @@ HOST_PYTHON = os.path.realpath("/proc/self/exe")
 # --- 1. no runtime fd reaches the container; cwd inside the rootfs ------------------------------------
 
 # ls runs in a child: it lists the shell's fds, which are exactly what the runtime handed over.
-FD_SCRIPT = "ls /proc/$$/fd | tr '\\n' ' '; echo; readlink /proc/$$/cwd; readlink /proc/$$/root"
+# `ls` writes straight to stdout: with a pipe (`ls | tr`) the shell's own pipe fds would race into the
+# listing of its fds.
+FD_SCRIPT = "ls /proc/$$/fd; readlink /proc/$$/cwd; readlink /proc/$$/root"
 
 
 def test_only_stdio_reaches_the_program(runtime: Runtime, make_bundle: BundleFactory, no_trace: None) -> None:
     bundle = make_bundle(["sh", "-c", FD_SCRIPT])
     result = runtime("run", "-b", str(bundle.path), new_id())
-    assert result.stdout == "0 1 2 \n/\n/\n", (result.stdout, result.stderr)
+    assert result.stdout == "0\n1\n2\n/\n/\n", (result.stdout, result.stderr)
 
 
 def test_preserved_fds_and_nothing_else(runtime: Runtime, make_bundle: BundleFactory, no_trace: None) -> None:
@@ -50,7 +52,7 @@ def test_preserved_fds_and_nothing_else(runtime: Runtime, make_bundle: BundleFac
         os.close(r)
         out.seek(0)
         text = out.read().decode()
-    assert text == "0 1 2 3 \n/\n/\nthrough fd 3\n", text
+    assert text == "0\n1\n2\n3\n/\n/\nthrough fd 3\n", text
 
 
 # --- 2. the host interpreter cannot be reached through /proc/<pid>/exe -----------------------------------

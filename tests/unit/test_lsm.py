@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ociruntime import errors
-from ociruntime.linux import lsm
+from ociruntime.linux import lsm, procfiles
 from ociruntime.linux.lsm import HostLsm, ProcessLabels, plan_labels
 
 NONE = HostLsm(apparmor=False, selinux=False)
@@ -101,13 +101,13 @@ def test_this_host_has_neither() -> None:
 
 def test_proc_root_must_be_procfs(tmp_path: Path) -> None:
     with pytest.raises(OSError):
-        lsm.open_proc_root(str(tmp_path))
-    fd = lsm.open_proc_root()
+        procfiles.open_proc_root(str(tmp_path))
+    fd = procfiles.open_proc_root()
     try:
-        assert lsm.fs_type(fd) == lsm.PROC_SUPER_MAGIC
+        assert procfiles.fs_type(fd) == procfiles.PROC_SUPER_MAGIC
         with pytest.raises(OSError):  # "self" is a symlink: refused
-            lsm.open_in_procfs(fd, "self/status", os.O_RDONLY)
-        ok = lsm.open_in_procfs(fd, f"{os.getpid()}/status", os.O_RDONLY)
+            procfiles.open_in_procfs(fd, "self/status", os.O_RDONLY)
+        ok = procfiles.open_in_procfs(fd, f"{os.getpid()}/status", os.O_RDONLY)
         assert os.read(ok, 5) == b"Name:"
         os.close(ok)
     finally:
