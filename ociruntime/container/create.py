@@ -12,7 +12,7 @@ import socket
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ociruntime import errors, hooks
+from ociruntime import errors, faults, hooks
 from ociruntime.cgroups import manager as cgroups
 from ociruntime.cgroups import resources
 from ociruntime.container import lifecycle, pidfile
@@ -162,6 +162,7 @@ def _create_claimed(store: Store, container_id: str, options: CreateOptions, pre
     spec = prepared.spec
     linux = spec.raw.get("linux") or {}
     store.make_container_dir(container_id)
+    faults.point("create.after-claim")
     cgroup_created: list[str] = []
     record = Record(
         id=container_id,
@@ -178,10 +179,13 @@ def _create_claimed(store: Store, container_id: str, options: CreateOptions, pre
     try:
         store.save(record)
         start_path, result_path = store.make_fifos(container_id)
+        faults.point("create.after-fifos")
         record.cgroup_paths = _cgroup_paths_for(spec, container_id, linux)
         cgroup_created = cgroups.create(record.cgroup_paths)
+        faults.point("create.after-cgroups")
         record.cgroup_created = cgroup_created
         store.save(record)
+        faults.point("create.after-cgroups-saved")
         if record.cgroup_paths:  # none for a rootless container without a delegated cgroup
             resources.apply(record.cgroup_paths, linux.get("resources"))
         ctx = InitContext(
@@ -212,6 +216,7 @@ def _create_claimed(store: Store, container_id: str, options: CreateOptions, pre
             record.pid = pid
             record.init_start_time = procfs.start_time(pid) or 0
             store.save(record)
+            faults.point("create.after-init-pid")
             if linux.get("netDevices"):
                 from ociruntime.linux import netdevices
 
@@ -235,8 +240,14 @@ def _create_claimed(store: Store, container_id: str, options: CreateOptions, pre
         finally:
             os.close(ctx.start_fd)
             os.close(ctx.result_fd)
+        faults.point("create.after-ready")
+        if linux.get("netDevices"):
+            from ociruntime.linux import netdevices
+
+            netdevices.release(store.path(container_id, netdevices.PIN_NAME))
         record.phase = Phase.CREATED
         store.save(record)
+        faults.point("create.after-save")
         if options.pid_file:
             pidfile.write(options.pid_file, record.pid)
         return record

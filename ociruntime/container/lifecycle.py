@@ -82,8 +82,15 @@ def _read_result(fd: int) -> str:
 
 
 def _run_poststart(record: Record) -> None:
-    """poststart failures are logged, not fatal: the program is already running (runtime-spec)."""
-    hooks.run_hooks_best_effort(record.config, "poststart", Observed(record, Status.RUNNING).oci_state(), _warn)
+    """runtime-spec v1.3.0 (#1262 "fail when a poststart hook fails"): a failing poststart hook is an
+    error; the container is stopped and its lifecycle goes on at delete (which runs poststop)."""
+    try:
+        hooks.run_hooks(record.config, "poststart", Observed(record, Status.RUNNING).oci_state())
+    except errors.HookFailed:
+        with contextlib.suppress(errors.ContainerNotRunning):
+            signal_init(record, signal.SIGKILL)
+        _wait_gone(record)
+        raise
 
 
 def _warn(message: str) -> None:

@@ -90,9 +90,7 @@ def hand_over(sock_fd: int, ptmx_path: str, pts_dir: str, size: dict[str, int] |
 
 
 def bind_console(slave_path: str, console_path: str) -> None:
-    """Make /dev/console the container's terminal (a file bind-mounted from the slave)."""
-    if not os.path.lexists(console_path):
-        os.close(os.open(console_path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600))
+    """Make /dev/console the container's terminal (the slave bind-mounted on an existing file)."""
     libc.mount(slave_path, console_path, None, abi.MS_BIND)
 
 

@@ -42,8 +42,13 @@ def _idmapped_tree(spec: Spec, index: int, plan: plans.MountPlan) -> int:
     if not plan.is_bind or plan.source is None:
         raise errors.ConfigInvalid(f"{where}.options", "idmap and ridmap need a bind mount with a source")
     raw = (spec.raw.get("mounts") or [])[index]
-    uid_maps = parse_mappings(raw.get("uidMappings")) or spec.uid_mappings
-    gid_maps = parse_mappings(raw.get("gidMappings")) or spec.gid_mappings
+    # A mount's own mappings say "a file of hostID on the source shows as containerID": the kernel
+    # maps source ids *through* the mount's user namespace, so that namespace gets them inverted.
+    # Without them the mount takes the container's user namespace as it is (image files owned by
+    # host root then belong to the container's root).
+    own_uids, own_gids = parse_mappings(raw.get("uidMappings")), parse_mappings(raw.get("gidMappings"))
+    uid_maps = _inverted(own_uids) if own_uids else spec.uid_mappings
+    gid_maps = _inverted(own_gids) if own_gids else spec.gid_mappings
     if not uid_maps or not gid_maps:
         raise errors.ConfigInvalid(
             where, "an idmapped mount needs uidMappings and gidMappings (its own or the container's)"
@@ -66,6 +71,10 @@ def _idmapped_tree(spec: Spec, index: int, plan: plans.MountPlan) -> int:
         os.close(tree)
         raise errors.NotSupported(f"{where} idmap", f"cannot idmap {source}: {e.strerror}") from None
     return tree
+
+
+def _inverted(maps: tuple[IdMapping, ...]) -> tuple[IdMapping, ...]:
+    return tuple(IdMapping(m.host_id, m.container_id, m.size) for m in maps)
 
 
 def user_namespace_with(uid_maps: tuple[IdMapping, ...], gid_maps: tuple[IdMapping, ...]) -> int:

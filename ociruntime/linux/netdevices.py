@@ -1,14 +1,14 @@
 """linux.netDevices: host interfaces moved (and renamed) into the container's network namespace.
 
 Runs in the parent, never in the container: `attach` once init's pid is known (its network namespace
-exists), `detach` when the container is deleted (or `create` rolls back).
+exists). After that the runtime leaves the devices alone (runtime-spec: no lifecycle management inside
+the namespace, no moving back before deletion): when the namespace goes, the kernel returns a physical
+device to the host and destroys a virtual one.
 
-The container's network namespace is pinned by a bind mount of /proc/<pid>/ns/net on `pin_path` (in
-the container's state directory), so that the devices can still be handed back after the container's
-processes are gone: without the pin the kernel destroys a virtual device (a veth) with the namespace,
-and returns a physical one under its container name. `detach` moves each device back under its host
-name, with its permanent global addresses (moving a device flushes them; runc restores them too),
-then removes the pin.
+Only a `create` that fails hands the devices back (`detach`), since a failed operation must leave the
+host as it was. For that the namespace is pinned while `create` runs (a bind mount of
+/proc/<pid>/ns/net on `pin_path` in the state directory) and unpinned (`release`) when it succeeds.
+Moving a device flushes its addresses; its permanent global ones are restored on the other side.
 
 pyroute2 costs 150-300 ms to import: it is imported only when a config has netDevices.
 """
@@ -103,12 +103,29 @@ def attach(config: Mapping[str, Any], pid: int, pin_path: str) -> None:
     pin(f"/proc/{pid}/ns/net", pin_path)
     try:
         with _ns_fd(pin_path) as container_ns, _ns_fd("/proc/self/ns/net") as host_ns:
+            _check_names_free(devices, container_ns, host_ns)
             for device in devices:
                 _move(device.host_name, device.container_name, host_ns, container_ns, host_ns, up=True)
     except BaseException:
         with contextlib.suppress(errors.RuntimeFailure):
             detach(config, pin_path)
         raise
+
+
+def release(pin_path: str) -> None:
+    """`create` succeeded: the devices stay with the container's namespace from now on."""
+    unpin(pin_path)
+
+
+def _check_names_free(devices: tuple[NetDevice, ...], container_ns: int, host_ns: int) -> None:
+    """Before anything moves: a name already taken inside is an error (runtime-spec), not half a move."""
+    with _netlink_in(container_ns, host_ns) as inside:
+        for device in devices:
+            if "%d" not in device.container_name and inside.link_lookup(ifname=device.container_name):
+                raise errors.ConfigInvalid(
+                    f'linux.netDevices["{device.host_name}"].name',
+                    f"{device.container_name!r} already exists in the container's network namespace",
+                )
 
 
 def detach(config: Mapping[str, Any], pin_path: str) -> None:
@@ -184,6 +201,8 @@ def _move(name: str, new_name: str, from_ns: int, to_ns: int, home_ns: int, *, u
     """
     from pyroute2.netlink.exceptions import NetlinkError
 
+    with _netlink_in(to_ns, home_ns) as target:
+        before = {link["index"] for link in target.get_links()}
     with _netlink_in(from_ns, home_ns) as source:
         found = source.link_lookup(ifname=name)
         if not found:
@@ -200,8 +219,9 @@ def _move(name: str, new_name: str, from_ns: int, to_ns: int, home_ns: int, *, u
         except NetlinkError as e:
             raise OSError(e.code, f"cannot move {name} as {new_name}: {os.strerror(e.code)}") from None
     with _netlink_in(to_ns, home_ns) as target:
-        found = target.link_lookup(ifname=new_name)
-        if not found:
+        # By what is new rather than by name: a "%d" template is numbered by the kernel on arrival.
+        found = [link["index"] for link in target.get_links() if link["index"] not in before]
+        if len(found) != 1:
             raise errors.RuntimeFailure(f"{new_name} did not arrive in the target network namespace")
         try:
             for address, prefixlen in addresses:

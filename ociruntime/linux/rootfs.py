@@ -236,49 +236,104 @@ def dev_is_bind_mounted(spec: Spec) -> bool:
 
 
 def populate_dev(spec: Spec, devices: tuple[Device, ...], *, in_user_namespace: bool) -> None:
+    root = paths.RootDir(spec.rootfs)
     old_umask = os.umask(0)
     try:
         for device in devices:
-            _make_device(spec.rootfs, device, in_user_namespace)
+            _make_device(root, device, in_user_namespace)
         for target, link in DEFAULT_LINKS:
-            host_link = paths.resolve_in_root(spec.rootfs, link)
-            if not os.path.lexists(host_link):
-                os.symlink(target, host_link)
-        _link_ptmx(spec.rootfs)
+            _symlink(root, target, link, replace=False)
+        if _exists(root, "/dev/pts") is not None:
+            _symlink(root, "pts/ptmx", "/dev/ptmx", replace=True)
     finally:
         os.umask(old_umask)
+        root.close()
 
 
-def _make_device(rootfs: str, device: Device, in_user_namespace: bool) -> None:
-    parent = paths.make_dirs_in_root(rootfs, os.path.dirname(device.path))
-    target = os.path.join(parent, os.path.basename(device.path))
-    if os.path.lexists(target):
-        if stat.S_ISLNK(os.lstat(target).st_mode):
-            os.unlink(target)  # never create or bind through a planted link
-        else:
-            return  # runc leaves an existing node as it is
-    if in_user_namespace:
-        # mknod is not allowed in a user namespace: bind the host's node over an empty file instead.
-        os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o000))
-        libc.mount(device.path, target, None, abi.MS_BIND)
-        return
-    os.mknod(target, device.mode_bits, os.makedev(device.major, device.minor))
-    os.chown(target, device.uid, device.gid, follow_symlinks=False)
-    os.chmod(target, device.file_mode & 0o7777)
+def _exists(root: paths.RootDir, path: str) -> os.stat_result | None:
+    parent, name = root.parent(path)
+    try:
+        return os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    finally:
+        os.close(parent)
 
 
-def _link_ptmx(rootfs: str) -> None:
-    ptmx = paths.resolve_in_root(rootfs, "/dev/ptmx")
-    if os.path.isdir(paths.resolve_in_root(rootfs, "/dev/pts")):
-        if os.path.lexists(ptmx):
-            if os.path.islink(ptmx) and os.readlink(ptmx) == "pts/ptmx":
+def _symlink(root: paths.RootDir, target: str, link: str, *, replace: bool) -> None:
+    parent, name = root.parent(link)
+    try:
+        try:
+            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        if st is not None:
+            if not replace or (stat.S_ISLNK(st.st_mode) and os.readlink(name, dir_fd=parent) == target):
                 return
-            os.unlink(ptmx)
-        os.symlink("pts/ptmx", ptmx)
+            os.unlink(name, dir_fd=parent)
+        os.symlink(target, name, dir_fd=parent)
+    finally:
+        os.close(parent)
+
+
+def _is_device(st: os.stat_result, device: Device) -> bool:
+    if device.kind == "p":
+        return stat.S_ISFIFO(st.st_mode)
+    kind_ok = stat.S_ISBLK(st.st_mode) if device.kind == "b" else stat.S_ISCHR(st.st_mode)
+    return kind_ok and st.st_rdev == os.makedev(device.major, device.minor)
+
+
+def _make_device(root: paths.RootDir, device: Device, in_user_namespace: bool) -> None:
+    """One device node, made relative to its (resolved-inside-the-rootfs) parent directory.
+
+    An existing node that is that very device stays (as with runc); a planted symlink is replaced;
+    anything else at the path is an error, as runtime-spec asks.
+    """
+    parent, name = root.parent(device.path)
+    try:
+        try:
+            st: os.stat_result | None = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            os.unlink(name, dir_fd=parent)  # never create or bind through a planted link
+            st = None
+        if in_user_namespace:
+            _bind_host_device(root, parent, name, device, st)
+            return
+        if st is not None:
+            if _is_device(st, device):
+                return
+            raise OSError(errno.EEXIST, f"exists and is not the device {device.major}:{device.minor}", device.path)
+        os.mknod(name, device.mode_bits, os.makedev(device.major, device.minor), dir_fd=parent)
+        os.chown(name, device.uid, device.gid, dir_fd=parent, follow_symlinks=False)
+        os.chmod(name, device.file_mode & 0o7777, dir_fd=parent)
+    finally:
+        os.close(parent)
+
+
+def _bind_host_device(
+    root: paths.RootDir, parent: int, name: str, device: Device, st: os.stat_result | None
+) -> None:
+    """mknod is not allowed in a user namespace: bind the host's node over an empty file instead."""
+    if st is None:
+        flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW
+        os.close(os.open(name, flags, 0o000, dir_fd=parent))
+    elif not (stat.S_ISREG(st.st_mode) or _is_device(st, device)):
+        raise OSError(errno.EEXIST, "exists and is neither a file nor that device", device.path)
+    target = root.open(device.path)
+    try:
+        libc.mount(device.path, paths.fd_path(target), None, abi.MS_BIND)
+    finally:
+        os.close(target)
 
 
 def make_cwd(spec: Spec, cwd: str) -> None:
-    paths.make_dirs_in_root(spec.rootfs, cwd)
+    root = paths.RootDir(spec.rootfs)
+    try:
+        os.close(root.mkdirs(cwd))
+    finally:
+        root.close()
 
 
 def pivot(rootfs: str) -> None:

@@ -13,7 +13,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
-from ociruntime import hooks
+from ociruntime import faults, hooks
 from ociruntime.linux import console, libc, namespaces, paths, rootfs, sysctl
 from ociruntime.process.channel import Channel, Msg
 from ociruntime.process.execute import ProcessPlan, StepFailed, become_and_exec, find_program, report_failure
@@ -61,6 +61,7 @@ def init_main(chan: Channel, ctx: InitContext, gate_fd: int) -> None:
             signal.signal(sig, _exit_on_signal)
         state, console_fd = _set_up(chan, ctx, step)
         step("ready")
+        faults.point("create.init.before-ready")
         chan.send(Msg.READY)
         chan.close()
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent
@@ -141,10 +142,18 @@ def _set_up_terminal(ctx: InitContext) -> int:
     """A pty from the container's devpts (mounted by now, the rootfs not yet pivoted), its master sent
     over --console-socket, its slave on /dev/console; returns the slave for the program's stdio."""
     assert ctx.console_socket_fd is not None
-    root = ctx.spec.rootfs
-    ptmx, pts = paths.resolve_in_root(root, "/dev/pts/ptmx"), paths.resolve_in_root(root, "/dev/pts")
-    pty = console.hand_over(ctx.console_socket_fd, ptmx, pts, ctx.plan.process.raw.get("consoleSize"))
-    console.bind_console(pty.slave_path, paths.resolve_in_root(root, "/dev/console"))
+    # Every path below is resolved inside the rootfs (a planted /dev/pts link cannot redirect us).
+    root = paths.RootDir(ctx.spec.rootfs)
+    fds = [root.open("/dev/pts/ptmx"), root.open("/dev/pts", os.O_PATH | os.O_DIRECTORY)]
+    try:
+        ptmx, pts = paths.fd_path(fds[0]), paths.fd_path(fds[1])
+        pty = console.hand_over(ctx.console_socket_fd, ptmx, pts, ctx.plan.process.raw.get("consoleSize"))
+        fds.append(root.make_file("/dev/console", 0o600))
+        console.bind_console(pty.slave_path, paths.fd_path(fds[-1]))
+    finally:
+        for fd in fds:
+            os.close(fd)
+        root.close()
     return pty.slave
 
 

@@ -17,7 +17,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from ociruntime import abi, errors
+from ociruntime import abi, errors, faults
 from ociruntime.linux import console, libc, namespaces
 from ociruntime.process.channel import Channel, Msg, failure
 from ociruntime.process.execute import ProcessPlan, StepFailed, become_and_exec
@@ -65,6 +65,7 @@ def spawn(
         parent_chan.expect(Msg.CREATE_RUNTIME)
         state = create_runtime(init_pid)
         parent_chan.send(Msg.CONTINUE, state=state)
+        faults.point("create.before-ready")
         parent_chan.expect(Msg.READY)
         return init_pid
     except BaseException:
@@ -117,6 +118,7 @@ def _intermediate_main(chan: Channel, ctx: InitContext, ns_fds: dict[str, int]) 
         namespaces.close_all(ns_fds)
         step = "create namespaces"
         libc.unshare(namespaces.unshare_flags(spec))
+        faults.point("create.intermediate.after-namespaces")
         if spec.new_namespace("time") and spec.time_offsets:
             step = "time offsets"
             namespaces.write_time_offsets(spec.time_offsets)
@@ -153,6 +155,7 @@ def spawn_exec(
     if intermediate == 0:  # pragma: no cover - runs in the child
         parent_chan.close()
         _exec_intermediate_main(child_chan, plan, ns_fds, console_socket_fd, state)
+    faults.point("exec.after-fork")
     child_chan.close()
     pid = 0
     try:
@@ -160,6 +163,7 @@ def spawn_exec(
         parent_chan.send(Msg.GO)
         payload, _ = parent_chan.expect(Msg.INIT_PID)
         pid = int(payload["pid"])
+        faults.point("exec.after-pid")
         _reap(intermediate)
         intermediate = 0
         outcome = parent_chan.recv_or_eof()
@@ -186,6 +190,7 @@ def _exec_intermediate_main(
         step = "join namespaces"
         libc.prctl(abi.PR_SET_DUMPABLE, 0)
         namespaces.join(ns_fds, JOIN_ORDER)
+        faults.point("exec.intermediate.after-namespaces")
         namespaces.close_all(ns_fds)
         step = "fork"
         gate_r, gate_w = os.pipe2(os.O_CLOEXEC)

@@ -40,6 +40,8 @@ FLAG_OPTIONS: dict[str, tuple[int, int]] = {
     "nolazytime": (F.MS_LAZYTIME, 0),
     "symfollow": (F.MS_NOSYMFOLLOW, 0),
     "nosymfollow": (0, F.MS_NOSYMFOLLOW),
+    "iversion": (0, F.MS_I_VERSION),
+    "noiversion": (F.MS_I_VERSION, 0),
     "silent": (0, F.MS_SILENT),
     "loud": (F.MS_SILENT, 0),
     "bind": (0, F.MS_BIND),

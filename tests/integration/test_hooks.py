@@ -320,17 +320,18 @@ def test_start_container_hook_alone(runtime: Runtime, make_bundle: BundleFactory
     assert (hb.log.parent / "program-ran").read_text() == "ran\n"
 
 
-def test_poststart_failure_only_warns(runtime: Runtime, make_bundle: BundleFactory, no_trace: None) -> None:
+def test_poststart_failure_is_an_error(runtime: Runtime, make_bundle: BundleFactory, no_trace: None) -> None:
+    """runtime-spec v1.3.0 made a failing poststart hook an error (ChangeLog: "runtime: fail when a
+    poststart hook fails", #1262): `start` fails, the container is stopped, delete runs poststop."""
     hb = hook_bundle(make_bundle, ["sleep", "100"], poststart={"exit": 2, "stderr": "poststart unhappy"})
     cid = new_id()
     runtime.ok("create", "-b", str(hb.bundle.path), cid, stdin=devnull())
     result = runtime("start", cid)
-    assert result.returncode == 0, result.stderr
-    assert "poststart" in result.stderr  # the warning
-    state = runtime.state(cid)
-    assert state["status"] == "running"
-    assert Path(f"/proc/{state['pid']}/cmdline").read_bytes() == b"sleep\x00100\x00"
-    runtime.ok("delete", "--force", cid)
+    assert result.returncode == 1
+    assert "poststart" in result.stderr and "exit status 2" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert runtime.state(cid)["status"] == "stopped"
+    runtime.ok("delete", cid)
 
 
 def test_poststop_failure_only_warns(runtime: Runtime, make_bundle: BundleFactory, no_trace: None) -> None:
@@ -345,20 +346,19 @@ def test_poststop_failure_only_warns(runtime: Runtime, make_bundle: BundleFactor
     assert hb.phases() == ["poststop"]
 
 
-def test_poststart_failure_remaining_hooks_still_run(
+def test_poststart_failure_stops_at_the_failing_hook(
     runtime: Runtime, make_bundle: BundleFactory, no_trace: None
 ) -> None:
-    """runtime-spec: if any poststart hook fails, the runtime MUST log a warning, but the remaining hooks
-    and lifecycle continue as if the hook had succeeded."""
+    """The first failing poststart hook ends `start` with an error: the hooks after it do not run."""
     hb = hook_bundle(make_bundle, ["sleep", "100"])
     hb.bundle.config["hooks"] = {
         "poststart": [recorder("poststart", hb.log, exit=1, tag="#1"), recorder("poststart", hb.log, tag="#2")]
     }
     hb.bundle.write()
     cid = new_id()
-    runtime.ok("run", "-d", "-b", str(hb.bundle.path), cid, stdin=devnull())
-    runtime.ok("delete", "--force", cid)
-    assert hb.phases() == ["poststart#1", "poststart#2"]
+    assert runtime("run", "-d", "-b", str(hb.bundle.path), cid, stdin=devnull()).returncode == 1
+    assert runtime("state", cid).returncode != 0  # run -d removes what it made when start fails
+    assert hb.phases() == ["poststart#1"]
 
 
 def test_poststop_failure_remaining_hooks_still_run(
@@ -388,14 +388,14 @@ def test_hook_timeout(runtime: Runtime, make_bundle: BundleFactory, no_trace: No
     assert hb.phases() == [phase, "poststop"]
 
 
-def test_poststart_timeout_only_warns(runtime: Runtime, make_bundle: BundleFactory, no_trace: None) -> None:
+def test_poststart_timeout_is_an_error(runtime: Runtime, make_bundle: BundleFactory, no_trace: None) -> None:
     hb = hook_bundle(make_bundle, ["sleep", "100"], poststart={"sleep": 10, "timeout": 1})
     cid = new_id()
     runtime.ok("create", "-b", str(hb.bundle.path), cid, stdin=devnull())
     result = runtime("start", cid)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1
     assert "timed out" in result.stderr
     (record,) = hb.of("poststart")
-    assert not pid_alive(record["pid"])
-    assert runtime.state(cid)["status"] == "running"
-    runtime.ok("delete", "--force", cid)
+    assert not pid_alive(record["pid"])  # the hook was killed, not left behind
+    assert runtime.state(cid)["status"] == "stopped"
+    runtime.ok("delete", cid)
