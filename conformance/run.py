@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"conformance/run.py: the catalogue names unknown checks: {unknown}", file=sys.stderr)
         return 2
     runtime = str(Path(args.runtime).resolve()) if os.sep in args.runtime else args.runtime
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: containers, cgroups, mounts cleaned up
     suite = Suite(runtime)
     results: dict[str, Verdict] = {}
     started = time.monotonic()

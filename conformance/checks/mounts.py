@@ -207,7 +207,7 @@ for _name in OPTIONS:
 
 @check("mounts.order")
 def order(ctx: Ctx) -> None:
-    """Mounts are made in the listed order: a later mount covers an earlier one at the same place."""
+    """Mounts are made in the listed order: a later mount at the same place lands on top of the earlier one."""
     c = ctx.container()
     c.config["mounts"] += [
         {"destination": "/m", "type": "tmpfs", "source": "tmpfs", "options": ["mode=700"]},
@@ -215,9 +215,11 @@ def order(ctx: Ctx) -> None:
         {"destination": "/n", "type": "tmpfs", "source": "tmpfs"},
         {"destination": "/n/inner", "type": "tmpfs", "source": "tmpfs"},
     ]
-    c.config["process"]["args"] += ["stat -c %a /m"]
     probe = c.run_probe()
-    expect(probe.cmd(0)[1].strip() == "711", f"/m has mode {probe.cmd(0)[1].strip()}, not the last mount's 711")
+    stack = [m for m in probe.mounts() if m["mountpoint"] == "/m"]
+    modes = [next((o for o in m["super"] if o.startswith("mode=")), "?") for m in stack]
+    expect(modes == ["mode=700", "mode=711"], f"tmpfs mounts at /m, bottom to top: {modes}")
+    expect(stack[1]["parent"] == stack[0]["id"], "the second /m mount is not on top of the first")
     outer, inner = probe.mount_at("/n"), probe.mount_at("/n/inner")
     expect(outer and inner and inner["parent"] == outer["id"], "/n/inner is not mounted on top of /n")
 

@@ -127,6 +127,21 @@ def _prepare(options: CreateOptions, console_sock: socket.socket | None) -> Prep
     return prepared
 
 
+def with_device_access(linux: dict[str, Any]) -> dict[str, Any] | None:
+    """linux.resources, plus an allow rule for each node in linux.devices (after the config's own rules,
+    as runc adds them): a device the config creates must be usable inside."""
+    configured = [d for d in linux.get("devices") or () if d.get("type") in ("c", "u", "b")]
+    if not configured:
+        return linux.get("resources")
+    resources = dict(linux.get("resources") or {})
+    resources["devices"] = list(resources.get("devices") or []) + [
+        {"allow": True, "type": "b" if d["type"] == "b" else "c", "major": d["major"], "minor": d["minor"],
+         "access": "rwm"}
+        for d in configured
+    ]  # fmt: skip
+    return resources
+
+
 def _cgroup_paths_for(spec: Spec, container_id: str, linux: dict[str, Any]) -> dict[str, str]:
     """Where the container's cgroups go. An unprivileged user gets cgroups only where a subtree was
     delegated to it (writable); without one the container runs in the caller's cgroups, which is
@@ -187,7 +202,7 @@ def _create_claimed(store: Store, container_id: str, options: CreateOptions, pre
         store.save(record)
         faults.point("create.after-cgroups-saved")
         if record.cgroup_paths:  # none for a rootless container without a delegated cgroup
-            resources.apply(record.cgroup_paths, linux.get("resources"))
+            resources.apply(record.cgroup_paths, with_device_access(linux))
         ctx = InitContext(
             spec=spec,
             plan=ProcessPlan(
