@@ -9,7 +9,8 @@ container with each advertised namespace, capability, mount option and memory po
   the runtime lacks can never be granted to a container);
 - mountOptions: the option tables of ociruntime.spec.mounts that apply an option (never ones it drops);
 - seccomp: enabled when `create` accepts a filter, with the names of ociruntime.spec.seccomp's tables;
-- apparmor, selinux, intelRdt, idmap: not implemented, so false.
+- idmap: idmapped bind mounts (ociruntime.linux.idmap), where the kernel has mount_setattr (5.12);
+- apparmor, selinux, intelRdt: not on this host / not implemented, so false.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def features() -> dict[str, Any]:
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            "mountExtensions": {"idmap": {"enabled": _kernel_version() >= (5, 12)}},
             "netDevices": {"enabled": importlib.util.find_spec("pyroute2") is not None},
             "memoryPolicy": memory_policy(),
         },
@@ -115,7 +116,16 @@ def seccomp() -> dict[str, Any]:
         values = getattr(tables, attribute, None)
         if values is not None:
             result[key] = sorted(values)
+    if "archs" in result:
+        result["archs"] = _archs_known_to_libseccomp(result["archs"])
     return result
+
+
+def _archs_known_to_libseccomp(names: list[str]) -> list[str]:
+    """Only what this host's libseccomp can put in a filter (2.5.4 lacks LOONGARCH64, SH, ...)."""
+    import seccomp as libseccomp
+
+    return [name for name in names if hasattr(libseccomp.Arch, name.removeprefix("SCMP_ARCH_"))]
 
 
 def memory_policy() -> dict[str, list[str]]:

@@ -86,6 +86,9 @@ RECURSIVE_OPTIONS: dict[str, tuple[bool, int]] = {
 IDMAP_OPTIONS = frozenset({"idmap", "ridmap"})
 TMPCOPYUP = "tmpcopyup"
 
+# Applied by the runtime itself rather than mount(2): listed by `features` with the tables above.
+EXTRA_OPTIONS = IDMAP_OPTIONS | {TMPCOPYUP}
+
 # Options that only make sense to tools above the runtime; runc drops them silently too.
 IGNORED_OPTIONS = frozenset({"_netdev", "nofail", "x-systemd.automount"})
 

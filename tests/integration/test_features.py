@@ -64,6 +64,10 @@ def test_every_advertised_capability_is_granted(runtime: Runtime, make_bundle: B
 def mount_for(option: str, source: Path) -> list[dict[str, Any]]:
     if option in ("bind", "rbind"):
         return [{"destination": "/tmp", "type": "bind", "source": str(source), "options": [option]}]
+    if option in ("idmap", "ridmap"):  # a bind mount with its own mappings
+        mapping = [{"containerID": 0, "hostID": 1000, "size": 1}]
+        return [{"destination": "/tmp", "type": "bind", "source": str(source), "options": ["rbind", option],
+                 "uidMappings": mapping, "gidMappings": mapping}]  # fmt: skip
     if option == "remount":  # only meaningful on something already mounted there
         return [{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["rw"]},
                 {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["remount", "ro"]}]  # fmt: skip
@@ -126,4 +130,4 @@ def test_seccomp_is_advertised_only_when_create_accepts_a_filter(
 def test_net_devices_and_intel_rdt_match_what_create_does() -> None:
     assert ADVERTISED["linux"]["netDevices"] == {"enabled": True}
     assert ADVERTISED["linux"]["intelRdt"] == {"enabled": False}  # refused: see test_attributes
-    assert ADVERTISED["linux"]["mountExtensions"]["idmap"] == {"enabled": False}
+    assert ADVERTISED["linux"]["mountExtensions"]["idmap"] == {"enabled": True}  # test_mount_options
