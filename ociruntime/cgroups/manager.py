@@ -44,6 +44,19 @@ def create(paths: dict[str, str]) -> list[str]:
     return created
 
 
+def missing_dirs(paths: dict[str, str]) -> list[str]:
+    """The directories `create(paths)` would make (parents first), without making any."""
+    missing: list[str] = []
+    for path in paths.values():
+        chain: list[str] = []
+        probe = path
+        while not os.path.isdir(probe):
+            chain.append(probe)
+            probe = os.path.dirname(probe)
+        missing.extend(reversed(chain))
+    return missing
+
+
 def _make_dirs(path: str, *, cpuset: bool) -> list[str]:
     missing: list[str] = []
     probe = path

@@ -78,6 +78,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:  # an unexpected syscall failure: still one line, never a traceback
         log.error(f"{e.filename}: {e.strerror}" if e.filename else str(e))
         return 1
+    except UnicodeDecodeError as e:
+        log.error(f"input is not valid UTF-8: {e.reason} at byte {e.start}")
+        return 1
+    except Exception as e:  # noqa: BLE001 - engines need one line, never a traceback
+        # A bug of ours: say what it was in one line; with --debug the traceback goes to the log too.
+        if args is not None and args.debug:
+            import traceback
+
+            log.debug(traceback.format_exc())
+        log.error(f"internal error: {type(e).__name__}: {e}")
+        return 1
 
 
 def entry() -> None:

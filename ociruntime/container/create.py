@@ -128,17 +128,18 @@ def _prepare(options: CreateOptions, console_sock: socket.socket | None) -> Prep
 
 
 def with_device_access(linux: dict[str, Any]) -> dict[str, Any] | None:
-    """linux.resources, plus an allow rule for each node in linux.devices (after the config's own rules,
-    as runc adds them): a device the config creates must be usable inside."""
+    """linux.resources, plus an allow rule for each node in linux.devices: a device the config creates
+    is usable inside. The allows go *before* the config's own rules, which the runtime applies in their
+    listed order (runtime-spec), so an explicit deny in linux.resources.devices still wins."""
     configured = [d for d in linux.get("devices") or () if d.get("type") in ("c", "u", "b")]
     if not configured:
         return linux.get("resources")
     resources = dict(linux.get("resources") or {})
-    resources["devices"] = list(resources.get("devices") or []) + [
+    resources["devices"] = [
         {"allow": True, "type": "b" if d["type"] == "b" else "c", "major": d["major"], "minor": d["minor"],
          "access": "rwm"}
         for d in configured
-    ]  # fmt: skip
+    ] + list(resources.get("devices") or [])  # fmt: skip
     return resources
 
 
@@ -196,6 +197,10 @@ def _create_claimed(store: Store, container_id: str, options: CreateOptions, pre
         start_path, result_path = store.make_fifos(container_id)
         faults.point("create.after-fifos")
         record.cgroup_paths = _cgroup_paths_for(spec, container_id, linux)
+        # Written down before they exist: a create killed half-way leaves delete a list to clear.
+        record.cgroup_created = cgroups.missing_dirs(record.cgroup_paths)
+        store.save_cleanup(container_id, record.cgroup_paths, record.cgroup_created)
+        store.save(record)
         cgroup_created = cgroups.create(record.cgroup_paths)
         faults.point("create.after-cgroups")
         record.cgroup_created = cgroup_created

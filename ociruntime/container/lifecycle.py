@@ -135,7 +135,21 @@ def signal_init(record: Record, sig: int) -> None:
 def delete(store: Store, container_id: str, *, force: bool = False) -> None:
     try:
         with store.locked(container_id):
-            observed = store.observe(container_id)
+            try:
+                observed = store.observe(container_id)
+            except (errors.ContainerNotFound, errors.StateError):
+                if not force:
+                    raise
+                # A directory without a usable state.json (a create killed right after claiming the
+                # id, a damaged file): cleanup.json, written apart, still names the cgroups; what
+                # runs in them is killed, they are removed, and the id is free again.
+                paths, created = store.load_cleanup(container_id)
+                if paths:
+                    _thaw_paths(paths)
+                    cgroups.signal_all(paths, signal.SIGKILL)
+                    cgroups.remove(created)
+                store.remove(container_id)
+                return
             _delete_locked(store, observed, force)
     except errors.ContainerNotFound:
         if not force:
@@ -187,12 +201,16 @@ def _kill_everything(record: Record) -> None:
 
 
 def _thaw(record: Record) -> None:
+    _thaw_paths(record.cgroup_paths)
+
+
+def _thaw_paths(paths: dict[str, str]) -> None:
     """A frozen (paused) process cannot die: thaw first, v1 and v2 alike."""
     from ociruntime.cgroups import freezer
 
-    if freezer.is_frozen(record.cgroup_paths):
+    if freezer.is_frozen(paths):
         with contextlib.suppress(errors.CgroupError):
-            freezer.thaw(record.cgroup_paths)
+            freezer.thaw(paths)
 
 
 def _wait_gone(record: Record) -> None:

@@ -103,6 +103,9 @@ def merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
 
 
 def update(store: Store, container_id: str, change: dict[str, Any]) -> None:
+    from ociruntime.spec import schema
+
+    schema.validate_resources(change)  # the same rules as linux.resources in config.json
     with store.locked(container_id):
         observed = store.observe(container_id)
         if observed.status in (Status.STOPPED, Status.CREATING):

@@ -34,6 +34,7 @@ STATE_SCHEMA = "state-schema.json"
 FEATURES_SCHEMA = "features-schema.json"
 # The `process` object of config.json doubles as the `exec --process` document.
 PROCESS_POINTER = CONFIG_SCHEMA + "#/$defs/Process"
+RESOURCES_POINTER = "defs-linux.json#/$defs/Resources"
 
 MAX_REASON_CHARS = 300
 MAX_INSTANCE_REPR_CHARS = 60
@@ -59,6 +60,11 @@ def validate_config(doc: object) -> None:
 def validate_process(doc: object) -> None:
     """Check an `exec --process` document against the `process` sub-schema of config.json."""
     _validate(doc, PROCESS_POINTER, source="process.json")
+
+
+def validate_resources(doc: object, *, source: str = "resources") -> None:
+    """Check a linux.resources document (what `update --resources` reads)."""
+    _validate(doc, RESOURCES_POINTER, source=source)
 
 
 def validate_state(doc: object) -> None:

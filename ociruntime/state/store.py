@@ -3,6 +3,8 @@
     <root>/<id>/state.json   the Record below, replaced atomically (write to a temp file, rename)
     <root>/<id>/exec.fifo    exists from create until start; init blocks reading it
     <root>/<id>/exec.result  init's answer to start: a failure report, or end-of-file once it exec'd
+    <root>/<id>/cleanup.json the container's cgroups, kept apart from state.json so that even a
+                             damaged state file leaves `delete --force` what it needs to clean up
 
 Readers never lock: a rename is atomic, so they see the old or the new file, never half of one.
 Commands that change a container (start, delete, pause, ...) hold an exclusive flock on the container
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 STATE_FILE = "state.json"
+CLEANUP_FILE = "cleanup.json"
 FIFO_NAME = "exec.fifo"
 RESULT_NAME = "exec.result"
 RECORD_VERSION = 1
@@ -116,8 +119,22 @@ class Record:
         if not isinstance(doc, dict):
             raise ValueError("not a JSON object")
         known = {k: v for k, v in doc.items() if k in cls.FIELDS}
+        for name, kind in _FIELD_TYPES.items():
+            if name in known and not isinstance(known[name], kind):
+                raise TypeError(f"field {name!r} has the wrong type")
         known["phase"] = Phase(known["phase"])
+        if "cgroup_created" not in known:
+            # Older state files did not say which cgroup directories the runtime made: the
+            # container's own leaves were always its own.
+            known["cgroup_created"] = list((known.get("cgroup_paths") or {}).values())
         return cls(**known)
+
+
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "id": str, "bundle": str, "rootfs": str, "created": str, "owner": str, "phase": str, "pid": int,
+    "init_start_time": int, "creator_pid": int, "creator_start_time": int, "annotations": dict,
+    "cgroup_paths": dict, "cgroup_created": list, "config": dict, "version": int,
+}  # fmt: skip
 
 
 class Observed:
@@ -197,17 +214,35 @@ class Store:
     # --- reading and writing ---------------------------------------------------------------------
 
     def save(self, record: Record) -> None:
-        directory = self.path(record.id)
-        tmp = os.path.join(directory, f".{STATE_FILE}.{os.getpid()}")
+        self._write_atomically(self.path(record.id), STATE_FILE, record.to_json())
+
+    def _write_atomically(self, directory: str, name: str, text: str) -> None:
+        tmp = os.path.join(directory, f".{name}.{os.getpid()}")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             with os.fdopen(fd, "w") as f:
-                f.write(record.to_json())
-            os.rename(tmp, os.path.join(directory, STATE_FILE))
+                f.write(text)
+            os.rename(tmp, os.path.join(directory, name))
         except OSError as e:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            raise errors.StateError(directory, f"cannot write {STATE_FILE}: {e.strerror}") from None
+            raise errors.StateError(directory, f"cannot write {name}: {e.strerror}") from None
+
+    def save_cleanup(self, container_id: str, cgroup_paths: dict[str, str], cgroup_created: list[str]) -> None:
+        doc = {"cgroup_paths": cgroup_paths, "cgroup_created": cgroup_created}
+        self._write_atomically(self.path(container_id), CLEANUP_FILE, json.dumps(doc))
+
+    def load_cleanup(self, container_id: str) -> tuple[dict[str, str], list[str]]:
+        """The cgroups to clear for a container whose state.json cannot be read ({}, [] if unknown)."""
+        try:
+            with open(self.path(container_id, CLEANUP_FILE)) as f:
+                doc = json.load(f)
+            paths, created = doc["cgroup_paths"], doc["cgroup_created"]
+            if isinstance(paths, dict) and isinstance(created, list):
+                return paths, created
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return {}, []
 
     def load(self, container_id: str) -> Record:
         path = self.path(container_id, STATE_FILE)
@@ -236,9 +271,22 @@ class Store:
             record.init_start_time,
             procfs.read_stat(record.creator_pid) if record.phase is Phase.CREATING else None,
             record.creator_start_time,
-            fifo_exists=os.path.exists(self.fifo_path(record.id)),
+            fifo_exists=self._init_waits_on_fifo(record),
             frozen=freezer.is_frozen(record.cgroup_paths),
         )
+
+    def _init_waits_on_fifo(self, record: Record) -> bool:
+        """Whether init still holds exec.fifo, i.e. has not been released by `start`.
+
+        The file alone could mislead (a `start` killed after writing its byte leaves it behind while
+        the program runs): opening it for writing without blocking succeeds only while init has it open.
+        """
+        try:
+            fd = os.open(self.fifo_path(record.id), os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return False  # gone (ENOENT) or nobody holds it any more (ENXIO)
+        os.close(fd)
+        return True
 
     def list_ids(self) -> list[str]:
         try:

@@ -401,7 +401,12 @@ def test_observe_own_process_created_with_fifo(store: Store) -> None:
     store.make_container_dir("c1")
     store.save(record(pid=me, init_start_time=start, phase=Phase.CREATED))
     store.make_fifos("c1")
+    # Created means init still holds exec.fifo (here: this test, standing in for init).
+    holder = os.open(store.fifo_path("c1"), os.O_RDWR)
     assert store.observe("c1").status is Status.CREATED
+    os.close(holder)
+    # The fifo alone is not enough: a `start` killed after its write leaves it while the program runs.
+    assert store.observe("c1").status is Status.RUNNING
     os.unlink(store.fifo_path("c1"))
     assert store.observe("c1").status is Status.RUNNING
     store.save(record(pid=me, init_start_time=(start or 0) + 1, phase=Phase.RUNNING))
