@@ -60,6 +60,11 @@ def init_main(chan: Channel, ctx: InitContext, gate_fd: int) -> None:
         for sig in _ENDING_SIGNALS:
             signal.signal(sig, _exit_on_signal)
         state, console_fd = _set_up(chan, ctx, step)
+        if console_fd is not None:
+            # From now on the terminal is our stdio: the caller's (create's) stdout and stderr must
+            # close when create exits, as containerd's shim reads them to the end before `start`.
+            for target in (0, 1, 2):
+                os.dup2(console_fd, target)
         step("ready")
         faults.point("create.init.before-ready")
         chan.send(Msg.READY)

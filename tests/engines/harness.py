@@ -147,7 +147,7 @@ def run(argv: Sequence[str], *, input: bytes | None = None, timeout: float = 60,
                                            err.read().decode(errors="replace"))
 
 
-def run_in_pty(argv: Sequence[str], *, input: bytes = b"", timeout: float = 60,
+def run_in_pty(argv: Sequence[str], *, input: bytes = b"", timeout: float = 30,
                env: dict[str, str] | None = None) -> tuple[int, str]:
     """Run argv with a new pseudo-terminal as its controlling terminal and stdio; return (status, output)."""
     pid, master = pty.fork()
@@ -261,11 +261,21 @@ class Engine:
         """Remove every container and stop the daemon (if any)."""
 
     def runtime_roots(self) -> list[Path]:
-        """Where the runtime is told (--root) to keep its state: empty when nothing is left behind."""
+        """Where the engine has ociruntime keep its state (the --root it passes, or the default)."""
         return []
 
-    def leftover_state(self) -> list[str]:
-        return [str(p.parent) for root in self.runtime_roots() if root.exists() for p in root.rglob("state.json")]
+    def runtime_state_dirs(self) -> set[str]:
+        """Container state directories of ociruntime for this engine (compare before and after)."""
+        return {str(p.parent) for root in self.runtime_roots() if root.exists() for p in root.rglob("state.json")}
+
+    def kill_stuck_runtime(self) -> None:
+        """Kill ociruntime processes of this engine's containers (after a hang), so the engine unwinds."""
+        for entry in processes_mentioning(ociruntime_binary()):
+            if str(self.work) in entry:
+                try:
+                    os.kill(int(entry.split(":", 1)[0]), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     # scenario verbs, overridden per engine
     def run_fg(self, runtime: str, cmd: Sequence[str], opts: Sequence[str] = (), *, input: bytes | None = None,
@@ -352,6 +362,7 @@ class Containerd(Engine):
         for line in self.cli("container", "ls", "-q").stdout.split():
             self.cli("container", "rm", line)
         _stop(self.daemon)
+        kill_processes_mentioning(str(self.work))  # shims of tasks that never got started
         for mount in mounts_below(self.work):
             run(["umount", "-l", mount])
 
@@ -364,6 +375,7 @@ class Containerd(Engine):
     def run_args(self, runtime: str, cid: str, opts: Sequence[str] = ()) -> list[str]:
         binary = self.ociruntime if runtime == "ociruntime" else self.runc
         return ["run", "--runc-binary", binary, "--runc-root", str(self.work / f"{runtime}-root"),
+                "--fifo-dir", str(self.work / "fifo"),
                 "--cgroup", f"{self.cgroup_parent}/{cid}", *opts, IMAGE, cid]
 
     def run_fg(self, runtime: str, cmd: Sequence[str], opts: Sequence[str] = (), *, input: bytes | None = None,
@@ -381,10 +393,12 @@ class Containerd(Engine):
 
     def exec(self, cid: str, cmd: Sequence[str], opts: Sequence[str] = (),
              input: bytes | None = None) -> subprocess.CompletedProcess[str]:
-        return self.cli("task", "exec", "--exec-id", new_id(), *opts, cid, *cmd, input=input)
+        return self.cli("task", "exec", "--fifo-dir", str(self.work / "fifo"), "--exec-id", new_id(), *opts, cid, *cmd,
+                        input=input)
 
     def exec_tty(self, cid: str, cmd: Sequence[str]) -> tuple[int, str]:
-        return run_in_pty([*self.client(), "task", "exec", "-t", "--exec-id", new_id(), cid, *cmd], env=self.env)
+        return run_in_pty([*self.client(), "task", "exec", "--fifo-dir", str(self.work / "fifo"), "-t", "--exec-id",
+                           new_id(), cid, *cmd], env=self.env)
 
     def task_status(self, cid: str) -> str:
         for line in self.ok("task", "ls").stdout.splitlines()[1:]:
@@ -508,7 +522,10 @@ class Podman(_DockerLike):
         return self.ociruntime if runtime == "ociruntime" else self.runc
 
     def runtime_roots(self) -> list[Path]:
-        return [self.work / "runroot"]
+        return [Path("/run/ociruntime")]  # conmon passes no --root when podman runs as root
+
+    def rm_force(self, cid: str) -> subprocess.CompletedProcess[str]:
+        return self.cli("rm", "-f", "-t", "0", cid)  # SIGKILL at once, as docker rm -f does
 
 
 class Docker(_DockerLike):
@@ -554,7 +571,8 @@ class Docker(_DockerLike):
         return runtime  # "runc" is docker's default runtime, "ociruntime" the one daemon.json adds
 
     def runtime_roots(self) -> list[Path]:
-        return [self.work / "exec" / "runtime-ociruntime"]
+        # docker 20.10 gives every runc-shim runtime the same --root as runc's (observed with a trace)
+        return [self.work / "exec" / "runtime-runc"]
 
 
 ENGINES: dict[str, type[Engine]] = {"containerd": Containerd, "podman": Podman, "docker": Docker}
@@ -637,6 +655,14 @@ def processes_mentioning(text: str) -> list[str]:
     return found
 
 
+def kill_processes_mentioning(text: str) -> None:
+    for entry in processes_mentioning(text):
+        try:
+            os.kill(int(entry.split(":", 1)[0]), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def cgroup_file(pid: int, controller: str, name: str) -> Path:
     """The host path of `name` in the `controller` cgroup of process `pid` (cgroup v1)."""
     for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
@@ -689,8 +715,6 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "{work}/events.log"
 tmp_dir = "{work}/tmp"
-volume_path = "{work}/volumes"
-static_dir = "{work}/libpod"
 
 [engine.runtimes]
 ociruntime = ["{binary}"]
