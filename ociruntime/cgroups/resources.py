@@ -99,7 +99,8 @@ def _failure(path: str, value: str, e: OSError) -> errors.CgroupError:
 
 
 def _attach_device_program(directory: str, items: list[dict[str, Any]] | None) -> None:
-    from ociruntime.cgroups import bpf, devices
+    from ociruntime.cgroups import devices
+    from ociruntime.linux import bpf
 
     default_allow, exceptions = devices.emulate(devices.effective_rules(items))
     code = devices.encode(devices.program(default_allow, exceptions))

@@ -1,7 +1,8 @@
 """The two bpf(2) calls cgroup v2 device control needs: load a program, attach it to a cgroup.
 
-Kept next to the cgroup code rather than in linux/libc.py because nothing else uses bpf(2); it follows
-libc.py's style (a few lines per call, OSError with errno). Layouts are union bpf_attr in
+In linux/ with the other modules that make syscalls (cgroups/ only plans and writes files); its own
+module rather than part of libc.py because only cgroup v2 device control uses bpf(2). It follows libc.py's
+style (a few lines per call, OSError with errno). Layouts are union bpf_attr in
 include/uapi/linux/bpf.h; unused fields stay zero, as the kernel requires.
 """
 
