@@ -175,13 +175,13 @@ def _delete_locked(store: Store, observed: Observed, force: bool) -> None:
 def return_net_devices(config: dict[str, Any], state_dir: str) -> None:
     """linux.netDevices go back to the host when the container goes; a failure only warns, since
     the container is gone either way (the device then stays in the dead namespace's cleanup)."""
-    from ociruntime.linux.netdevices import PIN_NAME
-
-    pin = os.path.join(state_dir, PIN_NAME)
-    if not (config.get("linux") or {}).get("netDevices") or not os.path.lexists(pin):
-        return  # nothing was moved in
+    if not (config.get("linux") or {}).get("netDevices"):
+        return
     from ociruntime.linux import netdevices
 
+    pin = os.path.join(state_dir, netdevices.PIN_NAME)
+    if not os.path.lexists(pin):
+        return  # nothing was moved in, or create succeeded and released it
     try:
         netdevices.detach(config, pin)
     except errors.RuntimeFailure as e:

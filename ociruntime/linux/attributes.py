@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +35,7 @@ _SYSCALLS = {
     "aarch64": {"sched_setattr": 274, "sched_getattr": 275, "ioprio_set": 30, "ioprio_get": 31,
                 "set_mempolicy": 237, "get_mempolicy": 236},
 }  # fmt: skip
-_NR = _SYSCALLS.get(platform.machine(), _SYSCALLS["x86_64"])
+_NR = _SYSCALLS.get(os.uname().machine, _SYSCALLS["x86_64"])
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long

@@ -19,7 +19,6 @@ execveat would stop it, as they would stop runc's own memfd re-exec; docker's an
 from __future__ import annotations
 
 import os
-import platform
 import struct
 import sys
 
@@ -87,7 +86,7 @@ class ExecStub:
     """An fd to exec instead of the program, and how to build that exec's argv."""
 
     def __init__(self) -> None:
-        if platform.machine() == "x86_64":
+        if os.uname().machine == "x86_64":
             self.fd = _sealed_memfd("ociruntime-exec", elf_stub(_X86_64_CODE, _EM_X86_64))
             self.prefix: tuple[str, ...] = (MARKER,)
         else:

@@ -23,7 +23,6 @@ import ctypes
 import errno
 import json
 import os
-import platform
 import socket
 import struct
 from collections.abc import Mapping
@@ -47,9 +46,9 @@ class _SockFprog(ctypes.Structure):
 
 
 def _seccomp(operation: int, flags: int, arg: int | None) -> int:
-    number = _SYS_SECCOMP.get(platform.machine())
+    number = _SYS_SECCOMP.get(os.uname().machine)
     if number is None:
-        raise OSError(errno.ENOSYS, f"seccomp: unknown syscall number on {platform.machine()}")
+        raise OSError(errno.ENOSYS, f"seccomp: unknown syscall number on {os.uname().machine}")
     result = _libc.syscall(ctypes.c_long(number), ctypes.c_uint(operation), ctypes.c_uint(flags), ctypes.c_void_p(arg))
     if result < 0:
         err = ctypes.get_errno()

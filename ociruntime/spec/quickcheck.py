@@ -14,9 +14,9 @@ always uses jsonschema, so a new keyword can make validation slower but never wr
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 Check = Callable[[Any], bool]
@@ -179,7 +179,7 @@ def _deferred(compiled: dict[tuple[str, str], Check], key: tuple[str, str]) -> C
 class Compiler:
     """Compiles schemas from one directory; `$ref`s are resolved by file name and JSON pointer."""
 
-    def __init__(self, directory: Path, base_uri: str) -> None:
+    def __init__(self, directory: str | os.PathLike[str], base_uri: str) -> None:
         self.directory = directory
         self.base_uri = base_uri
         self.documents: dict[str, Any] = {}
@@ -194,7 +194,7 @@ class Compiler:
 
     def _document(self, name: str) -> Any:
         if name not in self.documents:
-            with open(self.directory / name) as f:
+            with open(os.path.join(self.directory, name)) as f:
                 self.documents[name] = json.load(f)
         return self.documents[name]
 

@@ -360,7 +360,7 @@ def iter_refs(node: object) -> Iterator[str]:
 
 
 def test_specs_dir_is_the_repo_copy() -> None:
-    assert schema.specs_dir() == REPO / "specs"
+    assert Path(schema.specs_dir()) == REPO / "specs"
     assert {p.name for p in SCHEMA_FILES} >= {"config-schema.json", "state-schema.json", "features-schema.json"}
 
 
