@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.conftest import processes_mentioning  # one definition for every ring
+
 REPO = Path(__file__).resolve().parents[2]
 MAKE_ROOTFS = REPO / "bundles" / "make-rootfs"
 IMAGE = "docker.io/library/busybox:latest"
@@ -35,8 +37,14 @@ PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # Debian 12 packages that provide the engines (scripts/setup should install them).
 PACKAGES = ["containerd", "podman", "conmon", "docker.io"]
-COMMANDS = {"containerd": "/usr/bin/containerd", "ctr": "/usr/bin/ctr", "podman": "/usr/bin/podman",
-            "conmon": "/usr/bin/conmon", "dockerd": "/usr/sbin/dockerd", "docker": "/usr/bin/docker"}
+COMMANDS = {
+    "containerd": "/usr/bin/containerd",
+    "ctr": "/usr/bin/ctr",
+    "podman": "/usr/bin/podman",
+    "conmon": "/usr/bin/conmon",
+    "dockerd": "/usr/sbin/dockerd",
+    "docker": "/usr/bin/docker",
+}
 
 
 def ociruntime_binary() -> str:
@@ -55,8 +63,12 @@ def install_packages() -> None:
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def _installed(package: str) -> bool:
@@ -66,6 +78,7 @@ def _installed(package: str) -> bool:
 
 # --- the image ------------------------------------------------------------------------------------------------
 
+
 def build_image_archive(rootfs: Path, dest: Path) -> Path:
     """One tar that is both an OCI image layout and a `docker save` archive of busybox:latest.
 
@@ -74,32 +87,60 @@ def build_image_archive(rootfs: Path, dest: Path) -> Path:
     """
     layer = _tar_directory(rootfs)
     layer_digest = hashlib.sha256(layer).hexdigest()
-    config = json.dumps({
-        "architecture": "amd64", "os": "linux",
-        "config": {"Env": [PATH_ENV], "Cmd": ["sh"], "WorkingDir": "/"},
-        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer_digest}"]},
-        "history": [{"created_by": "bundles/make-rootfs"}],
-    }, sort_keys=True).encode()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Env": [PATH_ENV], "Cmd": ["sh"], "WorkingDir": "/"},
+            "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer_digest}"]},
+            "history": [{"created_by": "bundles/make-rootfs"}],
+        },
+        sort_keys=True,
+    ).encode()
     config_digest = hashlib.sha256(config).hexdigest()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": f"sha256:{config_digest}", "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": f"sha256:{layer_digest}", "size": len(layer)}],
-    }, sort_keys=True).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": f"sha256:{config_digest}",
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": f"sha256:{layer_digest}",
+                    "size": len(layer),
+                }
+            ],
+        },
+        sort_keys=True,
+    ).encode()
     manifest_digest = hashlib.sha256(manifest).hexdigest()
-    index = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                       "digest": f"sha256:{manifest_digest}", "size": len(manifest),
-                       "annotations": {"io.containerd.image.name": IMAGE,
-                                       "org.opencontainers.image.ref.name": "latest"}}],
-    }).encode()
-    docker_manifest = json.dumps([{
-        "Config": f"blobs/sha256/{config_digest}", "RepoTags": ["busybox:latest"],
-        "Layers": [f"blobs/sha256/{layer_digest}"],
-    }]).encode()
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": f"sha256:{manifest_digest}",
+                    "size": len(manifest),
+                    "annotations": {"io.containerd.image.name": IMAGE, "org.opencontainers.image.ref.name": "latest"},
+                }
+            ],
+        }
+    ).encode()
+    docker_manifest = json.dumps(
+        [
+            {
+                "Config": f"blobs/sha256/{config_digest}",
+                "RepoTags": ["busybox:latest"],
+                "Layers": [f"blobs/sha256/{layer_digest}"],
+            }
+        ]
+    ).encode()
     files = {
         "oci-layout": b'{"imageLayoutVersion": "1.0.0"}',
         "index.json": index,
@@ -130,8 +171,10 @@ def _tar_directory(root: Path) -> bytes:
 
 # --- running commands -----------------------------------------------------------------------------------------
 
-def run(argv: Sequence[str], *, input: bytes | None = None, timeout: float = 60,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+
+def run(
+    argv: Sequence[str], *, input: bytes | None = None, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a client command; output through files (a container may keep inherited pipes open)."""
     import tempfile
 
@@ -139,16 +182,24 @@ def run(argv: Sequence[str], *, input: bytes | None = None, timeout: float = 60,
         if input is not None:
             inp.write(input)
             inp.seek(0)
-        proc = subprocess.run(list(argv), stdin=inp if input is not None else subprocess.DEVNULL, stdout=out,
-                              stderr=err, timeout=timeout, env=env)
+        proc = subprocess.run(
+            list(argv),
+            stdin=inp if input is not None else subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            timeout=timeout,
+            env=env,
+        )
         out.seek(0)
         err.seek(0)
-        return subprocess.CompletedProcess(list(argv), proc.returncode, out.read().decode(errors="replace"),
-                                           err.read().decode(errors="replace"))
+        return subprocess.CompletedProcess(
+            list(argv), proc.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace")
+        )
 
 
-def run_in_pty(argv: Sequence[str], *, input: bytes = b"", timeout: float = 30,
-               env: dict[str, str] | None = None) -> tuple[int, str]:
+def run_in_pty(
+    argv: Sequence[str], *, input: bytes = b"", timeout: float = 30, env: dict[str, str] | None = None
+) -> tuple[int, str]:
     """Run argv with a new pseudo-terminal as its controlling terminal and stdio; return (status, output)."""
     pid, master = pty.fork()
     if pid == 0:  # child: the pty is stdin/stdout/stderr and controlling terminal
@@ -228,6 +279,7 @@ def make_trace_wrapper(real: str, directory: Path) -> str:
 
 # --- the engines ----------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Engine:
     """The verbs every engine offers, so each scenario is written once.
@@ -278,8 +330,16 @@ class Engine:
                     pass
 
     # scenario verbs, overridden per engine
-    def run_fg(self, runtime: str, cmd: Sequence[str], opts: Sequence[str] = (), *, input: bytes | None = None,
-               cid: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run_fg(
+        self,
+        runtime: str,
+        cmd: Sequence[str],
+        opts: Sequence[str] = (),
+        *,
+        input: bytes | None = None,
+        cid: str | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
         """Run in the foreground and remove the container; the client's status is the container's."""
         raise NotImplementedError
 
@@ -289,8 +349,9 @@ class Engine:
     def start(self, runtime: str, cid: str, cmd: Sequence[str], opts: Sequence[str] = ()) -> None:
         raise NotImplementedError
 
-    def exec(self, cid: str, cmd: Sequence[str], opts: Sequence[str] = (),
-             input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    def exec(
+        self, cid: str, cmd: Sequence[str], opts: Sequence[str] = (), input: bytes | None = None
+    ) -> subprocess.CompletedProcess[str]:
         raise NotImplementedError
 
     def exec_tty(self, cid: str, cmd: Sequence[str]) -> tuple[int, str]:
@@ -348,8 +409,13 @@ class Containerd(Engine):
         self.work.mkdir(parents=True, exist_ok=True)
         (self.work / "config.toml").write_text(self.config_toml())
         with open(self.work / "containerd.log", "ab") as log:
-            self.daemon = subprocess.Popen([COMMANDS["containerd"], "--config", str(self.work / "config.toml")],
-                                           stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            self.daemon = subprocess.Popen(
+                [COMMANDS["containerd"], "--config", str(self.work / "config.toml")],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         if not wait_for(lambda: self.cli("version").returncode == 0, timeout=30):
             raise RuntimeError(f"containerd did not start: {(self.work / 'containerd.log').read_text()[-2000:]}")
         self.ok("image", "import", "--all-platforms", str(archive), timeout=120)
@@ -374,15 +440,33 @@ class Containerd(Engine):
 
     def run_args(self, runtime: str, cid: str, opts: Sequence[str] = ()) -> list[str]:
         binary = self.ociruntime if runtime == "ociruntime" else self.runc
-        return ["run", "--runc-binary", binary, "--runc-root", str(self.work / f"{runtime}-root"),
-                "--fifo-dir", str(self.work / "fifo"),
-                "--cgroup", f"{self.cgroup_parent}/{cid}", *opts, IMAGE, cid]
+        return [
+            "run",
+            "--runc-binary",
+            binary,
+            "--runc-root",
+            str(self.work / f"{runtime}-root"),
+            "--fifo-dir",
+            str(self.work / "fifo"),
+            "--cgroup",
+            f"{self.cgroup_parent}/{cid}",
+            *opts,
+            IMAGE,
+            cid,
+        ]
 
-    def run_fg(self, runtime: str, cmd: Sequence[str], opts: Sequence[str] = (), *, input: bytes | None = None,
-               cid: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run_fg(
+        self,
+        runtime: str,
+        cmd: Sequence[str],
+        opts: Sequence[str] = (),
+        *,
+        input: bytes | None = None,
+        cid: str | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
         # ctr copies stdin but never closes the container's end at EOF (runc alike): read lines, not to EOF
-        return self.cli(*self.run_args(runtime, cid or new_id(), ["--rm", *opts]), *cmd, input=input,
-                        timeout=timeout)
+        return self.cli(*self.run_args(runtime, cid or new_id(), ["--rm", *opts]), *cmd, input=input, timeout=timeout)
 
     def run_tty(self, runtime: str, cmd: Sequence[str], *, input: bytes = b"") -> tuple[int, str]:
         argv = [*self.client(), *self.run_args(runtime, new_id(), ["--rm", "-t"]), *cmd]
@@ -391,14 +475,29 @@ class Containerd(Engine):
     def start(self, runtime: str, cid: str, cmd: Sequence[str], opts: Sequence[str] = ()) -> None:
         self.ok(*self.run_args(runtime, cid, ["-d", *opts]), *cmd)
 
-    def exec(self, cid: str, cmd: Sequence[str], opts: Sequence[str] = (),
-             input: bytes | None = None) -> subprocess.CompletedProcess[str]:
-        return self.cli("task", "exec", "--fifo-dir", str(self.work / "fifo"), "--exec-id", new_id(), *opts, cid, *cmd,
-                        input=input)
+    def exec(
+        self, cid: str, cmd: Sequence[str], opts: Sequence[str] = (), input: bytes | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return self.cli(
+            "task", "exec", "--fifo-dir", str(self.work / "fifo"), "--exec-id", new_id(), *opts, cid, *cmd, input=input
+        )
 
     def exec_tty(self, cid: str, cmd: Sequence[str]) -> tuple[int, str]:
-        return run_in_pty([*self.client(), "task", "exec", "--fifo-dir", str(self.work / "fifo"), "-t", "--exec-id",
-                           new_id(), cid, *cmd], env=self.env)
+        return run_in_pty(
+            [
+                *self.client(),
+                "task",
+                "exec",
+                "--fifo-dir",
+                str(self.work / "fifo"),
+                "-t",
+                "--exec-id",
+                new_id(),
+                cid,
+                *cmd,
+            ],
+            env=self.env,
+        )
 
     def task_status(self, cid: str) -> str:
         for line in self.ok("task", "ls").stdout.splitlines()[1:]:
@@ -462,11 +561,30 @@ class _DockerLike(Engine):
     def common(self, runtime: str) -> list[str]:
         return ["--runtime", self.runtime_flag(runtime), "--network", "none", "--cgroup-parent", self.cgroup_parent]
 
-    def run_fg(self, runtime: str, cmd: Sequence[str], opts: Sequence[str] = (), *, input: bytes | None = None,
-               cid: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run_fg(
+        self,
+        runtime: str,
+        cmd: Sequence[str],
+        opts: Sequence[str] = (),
+        *,
+        input: bytes | None = None,
+        cid: str | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
         stdin = ["-i"] if input is not None else []
-        return self.cli("run", "--rm", "--name", cid or new_id(), *self.common(runtime), *stdin, *opts, IMAGE, *cmd,
-                        input=input, timeout=timeout)
+        return self.cli(
+            "run",
+            "--rm",
+            "--name",
+            cid or new_id(),
+            *self.common(runtime),
+            *stdin,
+            *opts,
+            IMAGE,
+            *cmd,
+            input=input,
+            timeout=timeout,
+        )
 
     def run_tty(self, runtime: str, cmd: Sequence[str], *, input: bytes = b"") -> tuple[int, str]:
         flags = ["-it"] if input else ["-t"]
@@ -476,8 +594,9 @@ class _DockerLike(Engine):
     def start(self, runtime: str, cid: str, cmd: Sequence[str], opts: Sequence[str] = ()) -> None:
         self.ok("run", "-d", "--name", cid, *self.common(runtime), *opts, IMAGE, *cmd)
 
-    def exec(self, cid: str, cmd: Sequence[str], opts: Sequence[str] = (),
-             input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    def exec(
+        self, cid: str, cmd: Sequence[str], opts: Sequence[str] = (), input: bytes | None = None
+    ) -> subprocess.CompletedProcess[str]:
         stdin = ["-i"] if input is not None else []
         return self.cli("exec", *stdin, *opts, cid, *cmd, input=input)
 
@@ -499,11 +618,15 @@ class Podman(_DockerLike):
 
     def start_engine(self, archive: Path) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
-        (self.work / "containers.conf").write_text(PODMAN_CONTAINERS_CONF.format(
-            binary=self.ociruntime, runc=self.runc, work=self.work))
+        (self.work / "containers.conf").write_text(
+            PODMAN_CONTAINERS_CONF.format(binary=self.ociruntime, runc=self.runc, work=self.work)
+        )
         (self.work / "storage.conf").write_text(PODMAN_STORAGE_CONF.format(work=self.work))
-        self.env = {**self.env, "CONTAINERS_CONF": str(self.work / "containers.conf"),
-                    "CONTAINERS_STORAGE_CONF": str(self.work / "storage.conf")}
+        self.env = {
+            **self.env,
+            "CONTAINERS_CONF": str(self.work / "containers.conf"),
+            "CONTAINERS_STORAGE_CONF": str(self.work / "storage.conf"),
+        }
         self.ok("load", "-i", str(archive), timeout=120)
 
     def stop_engine(self) -> None:
@@ -538,9 +661,15 @@ class Docker(_DockerLike):
     def daemon_json(self) -> dict[str, object]:
         w = self.work
         return {
-            "data-root": str(w / "data"), "exec-root": str(w / "exec"), "pidfile": str(w / "docker.pid"),
-            "hosts": [f"unix://{self.socket}"], "iptables": False, "ip-masq": False, "bridge": "none",
-            "cgroup-parent": self.cgroup_parent, "exec-opts": ["native.cgroupdriver=cgroupfs"],
+            "data-root": str(w / "data"),
+            "exec-root": str(w / "exec"),
+            "pidfile": str(w / "docker.pid"),
+            "hosts": [f"unix://{self.socket}"],
+            "iptables": False,
+            "ip-masq": False,
+            "bridge": "none",
+            "cgroup-parent": self.cgroup_parent,
+            "exec-opts": ["native.cgroupdriver=cgroupfs"],
             "runtimes": {"ociruntime": {"path": self.ociruntime}},
         }
 
@@ -548,8 +677,13 @@ class Docker(_DockerLike):
         self.work.mkdir(parents=True, exist_ok=True)
         (self.work / "daemon.json").write_text(json.dumps(self.daemon_json(), indent=2))
         with open(self.work / "dockerd.log", "ab") as log:
-            self.daemon = subprocess.Popen([COMMANDS["dockerd"], "--config-file", str(self.work / "daemon.json")],
-                                           stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            self.daemon = subprocess.Popen(
+                [COMMANDS["dockerd"], "--config-file", str(self.work / "daemon.json")],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         if not wait_for(lambda: self.cli("version").returncode == 0, timeout=60):
             raise RuntimeError(f"dockerd did not start: {(self.work / 'dockerd.log').read_text()[-2000:]}")
         self.ok("load", "-i", str(archive), timeout=120)
@@ -639,20 +773,6 @@ def _kill_cgroup(directory: Path) -> None:
             os.kill(int(pid), signal.SIGKILL)
         except ProcessLookupError:
             pass
-
-
-def processes_mentioning(text: str) -> list[str]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline:
-            found.append(f"{pid}: {cmdline}")
-    return found
 
 
 def kill_processes_mentioning(text: str) -> None:
