@@ -56,7 +56,7 @@ def init_main(chan: Channel, ctx: InitContext, gate_fd: int) -> None:
     """Runs in the forked child; never returns."""
     step = Steps()
     try:
-        _wait_for_gate(gate_fd)
+        wait_for_gate(gate_fd)
         for sig in _ENDING_SIGNALS:
             signal.signal(sig, _exit_on_signal)
         state, console_fd = _set_up(chan, ctx, step)
@@ -76,7 +76,7 @@ def init_main(chan: Channel, ctx: InitContext, gate_fd: int) -> None:
     _start_user_program(ctx, state, console_fd)
 
 
-def _wait_for_gate(gate_fd: int) -> None:
+def wait_for_gate(gate_fd: int) -> None:
     """The intermediate closes the gate once it has announced our pid: only then may we talk.
 
     No death signal is armed: our parent changes twice during create. If `create` dies, the socket

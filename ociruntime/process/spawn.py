@@ -15,13 +15,13 @@ import contextlib
 import os
 import signal
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from ociruntime import abi, errors, faults
 from ociruntime.linux import console, libc, namespaces
 from ociruntime.process.channel import Channel, Msg, failure
 from ociruntime.process.execute import ProcessPlan, StepFailed, become_and_exec
-from ociruntime.process.init import InitContext, init_main
+from ociruntime.process.init import InitContext, init_main, wait_for_gate
 from ociruntime.spec.tables import JOIN_ORDER
 
 
@@ -123,14 +123,7 @@ def _intermediate_main(chan: Channel, ctx: InitContext, ns_fds: dict[str, int]) 
             step = "time offsets"
             namespaces.write_time_offsets(spec.time_offsets)
         step = "fork init"
-        # Init must not speak on the shared socket before INIT_PID is out: it waits for EOF on this pipe.
-        gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
-        if pid == 0:
-            os.close(gate_w)
-            init_main(chan, ctx, gate_r)
-        chan.send(Msg.INIT_PID, pid=pid)
-        os._exit(0)
+        _fork_announced(chan, lambda gate: init_main(chan, ctx, gate))
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent
         chan.report(step, exc)
         os._exit(1)
@@ -193,25 +186,33 @@ def _exec_intermediate_main(
         faults.point("exec.intermediate.after-namespaces")
         namespaces.close_all(ns_fds)
         step = "fork"
-        gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
-        if pid == 0:
-            os.close(gate_w)
-            _exec_child_main(chan, plan, gate_r, console_socket_fd, state)
-        chan.send(Msg.INIT_PID, pid=pid)
-        os._exit(0)
+        _fork_announced(chan, lambda gate: _exec_child_main(chan, plan, gate, console_socket_fd, state))
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent
         chan.report(step, exc)
         os._exit(1)
+
+
+def _fork_announced(chan: Channel, child: Callable[[int], None]) -> NoReturn:
+    """Fork the next process, tell the parent its pid (INIT_PID), and exit (the intermediate's end).
+
+    The child must not speak on the shared socket before INIT_PID is out, so it starts behind a gate:
+    a pipe it reads until end-of-file, which comes when this process exits.
+    """
+    gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.close(gate_w)
+        child(gate_r)
+        os._exit(1)  # the child bodies never return; this is the safety net
+    chan.send(Msg.INIT_PID, pid=pid)
+    os._exit(0)
 
 
 def _exec_child_main(
     chan: Channel, plan: ProcessPlan, gate_fd: int, console_socket_fd: int | None, state: dict[str, Any] | None
 ) -> None:
     try:
-        while os.read(gate_fd, 1):
-            pass
-        os.close(gate_fd)
+        wait_for_gate(gate_fd)
         slave = None
         if console_socket_fd is not None:
             # We are in the container's mount namespace: /dev/ptmx is its own devpts instance.
