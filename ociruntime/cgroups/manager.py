@@ -167,18 +167,20 @@ def remove(created: list[str], *, timeout: float = 5.0) -> None:
             except FileNotFoundError:
                 break
             except OSError as e:
-                if e.errno in (errno.EBUSY, errno.ENOTEMPTY) and _has_tasks(directory) and time.monotonic() < deadline:
-                    _signal_pids(pids({"": directory}), signal.SIGKILL)
-                    time.sleep(0.01)
-                    continue
-                if e.errno in (errno.EBUSY, errno.ENOTEMPTY) and not _has_tasks(directory):
+                if e.errno not in (errno.EBUSY, errno.ENOTEMPTY):
+                    raise errors.CgroupError(directory, f"cannot remove: {e.strerror}") from None
+                if _has_children(directory):
                     break  # a sibling's cgroup lives below a parent we made: leave the parent
-                raise errors.CgroupError(directory, f"cannot remove: {e.strerror}") from None
+                if time.monotonic() >= deadline:
+                    raise errors.CgroupError(directory, f"cannot remove: {e.strerror}") from None
+                # Still populated. cgroup.procs may already be empty: the kernel hides a task that is
+                # exiting but keeps the cgroup busy until the exit completes, so wait for that too.
+                _signal_pids(pids({"": directory}), signal.SIGKILL)
+                time.sleep(0.01)
 
 
-def _has_tasks(directory: str) -> bool:
+def _has_children(directory: str) -> bool:
     try:
-        with open(os.path.join(directory, "cgroup.procs")) as f:
-            return bool(f.read().strip())
+        return any(entry.is_dir(follow_symlinks=False) for entry in os.scandir(directory))
     except OSError:
         return False
