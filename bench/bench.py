@@ -11,6 +11,7 @@ Usage: python3 bench/bench.py [--runs N] [--runtime NAME=PATH ...] [--markdown F
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import copy
 import datetime
 import errno
@@ -34,12 +35,12 @@ from types import FrameType
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLE_CONFIG = REPO / "bundles" / "busybox" / "config.json"
 MAKE_ROOTFS = REPO / "bundles" / "make-rootfs"
 REFERENCE = "runc"
 CGROUP_PARENT = "ociruntime-bench"
 COMMAND_TIMEOUT = 60.0  # seconds, for any single runtime call
 STOP_TIMEOUT = 10.0  # seconds to wait for a container to reach "stopped"
+CONCURRENT = 50  # containers created and started at once (issue #10, target 3)
 
 # Operations, in the order they appear in the table.
 OP_RUN = "run (true)"
@@ -51,6 +52,7 @@ OP_STATE_CREATED = "state (created)"
 OP_STATE_RUNNING = "state (running)"
 OP_KILL = "kill KILL (running)"
 OP_KILL_CREATED = "kill KILL (created)"
+OP_CONCURRENT = f"{CONCURRENT} x (create+start), delete"
 OPERATIONS = [
     OP_RUN,
     OP_CREATE,
@@ -61,7 +63,12 @@ OPERATIONS = [
     OP_STATE_RUNNING,
     OP_KILL,
     OP_KILL_CREATED,
+    OP_CONCURRENT,
 ]
+# Memory figures (MB), in a table of their own.
+MEM_WAITING_INIT = "waiting init PSS"
+MEM_CONCURRENT_PEAK = f"peak PSS, {CONCURRENT} concurrent"
+MEMORY = [MEM_WAITING_INIT, MEM_CONCURRENT_PEAK]
 
 
 class BenchError(Exception):
@@ -97,7 +104,9 @@ class Result:
 # ---------------------------------------------------------------------------
 
 
-def execute(argv: list[str], capture_stdout: bool = False, timeout: float = COMMAND_TIMEOUT) -> Result:
+def execute(
+    argv: list[str], capture_stdout: bool = False, timeout: float = COMMAND_TIMEOUT, cwd: Path | None = None
+) -> Result:
     """Run argv with stdin=/dev/null and return its status and timing.
 
     stdout/stderr go to temporary files rather than pipes: after `create` the
@@ -115,6 +124,7 @@ def execute(argv: list[str], capture_stdout: bool = False, timeout: float = COMM
             stdout=out if capture_stdout else subprocess.DEVNULL,
             stderr=err,
             start_new_session=True,
+            cwd=cwd,
         )
         # Popen.wait(timeout=...) polls with growing sleeps, which would
         # quantise the measurements; block in waitpid() and let a timer
@@ -178,9 +188,7 @@ class Bench:
     def setup(self) -> None:
         if not MAKE_ROOTFS.is_file():
             raise BenchError(f"{MAKE_ROOTFS} is missing")
-        if not EXAMPLE_CONFIG.is_file():
-            raise BenchError(f"{EXAMPLE_CONFIG} is missing")
-        self.base_config = json.loads(EXAMPLE_CONFIG.read_text())
+        self.base_config = self.default_config()
         proc = subprocess.run(
             [str(MAKE_ROOTFS), str(self.rootfs)],
             stdin=subprocess.DEVNULL,
@@ -194,6 +202,15 @@ class Bench:
         for rt in self.runtimes:
             rt.root = self.tmp / ("root-" + safe_name(rt.name))
             rt.root.mkdir(mode=0o700)
+
+    def default_config(self) -> dict[str, Any]:
+        """The config `ociruntime spec` writes (issue #10 measures that one), the same for every runtime."""
+        ours = next((rt for rt in self.runtimes if rt.name != REFERENCE), self.runtimes[0])
+        where = self.tmp / "spec"
+        where.mkdir()
+        check(execute([ours.path, "spec"], cwd=where), [ours.path, "spec"])
+        config: dict[str, Any] = json.loads((where / "config.json").read_text())
+        return config
 
     def new_bundle(self, rt: Runtime, op: str, args: list[str]) -> tuple[str, Path]:
         """Write a bundle for a new container; return (container id, bundle)."""
@@ -268,6 +285,7 @@ class Bench:
         state_created = self.call(rt, "state", cid, capture_stdout=True)
         if (status := self.status(rt, cid, state_created)) != "created":
             raise BenchError(f"{rt.name}: {cid} is {status!r} after create")
+        waiting_init = pss_mb(int(json.loads(state_created.stdout)["pid"]))
         self.call(rt, "start", cid)
         state_running = self.call(rt, "state", cid, capture_stdout=True)
         if (status := self.status(rt, cid, state_running)) != "running":
@@ -279,6 +297,7 @@ class Bench:
             rt.record(OP_STATE_CREATED, state_created.seconds)
             rt.record(OP_STATE_RUNNING, state_running.seconds)
             rt.record(OP_KILL, killed.seconds)
+            rt.record(MEM_WAITING_INIT, waiting_init)
 
     def op_kill_created(self, rt: Runtime, record: bool) -> None:
         cid, bundle = self.new_bundle(rt, "kill", ["sleep", "1000"])
@@ -290,8 +309,41 @@ class Bench:
         if record:
             rt.record(OP_KILL_CREATED, killed.seconds)
 
+    def op_concurrent(self, rt: Runtime, record: bool) -> None:
+        """CONCURRENT containers created and started at once, then all deleted at once: the wall time."""
+        wall, _ = self.concurrent_round(rt, sample_memory=False)
+        if record:
+            rt.record(OP_CONCURRENT, wall)
+
+    def op_concurrent_memory(self, rt: Runtime, record: bool) -> None:
+        """The same again (not timed), with the memory of every runtime process summed meanwhile: the
+        sampler reads /proc, which would slow the timed round down."""
+        _, peak = self.concurrent_round(rt, sample_memory=True)
+        if record:
+            rt.record(MEM_CONCURRENT_PEAK, peak)
+
+    def concurrent_round(self, rt: Runtime, *, sample_memory: bool) -> tuple[float, float]:
+        made = [self.new_bundle(rt, "many", ["sleep", "1000"]) for _ in range(CONCURRENT)]
+        self.live.extend((rt, cid) for cid, _ in made)
+        sampler = PeakMemory(rt.path) if sample_memory else None
+        began = time.perf_counter()
+
+        def create_start(cid: str, bundle: Path) -> None:
+            self.call(rt, "create", "--bundle", str(bundle), cid)
+            self.call(rt, "start", cid)
+
+        try:
+            in_parallel([lambda c=cid, b=bundle: create_start(c, b) for cid, bundle in made])
+            in_parallel([lambda c=cid: self.delete(rt, c) for cid, _ in made])
+        finally:
+            peak = sampler.stop() if sampler is not None else 0.0
+        return time.perf_counter() - began, peak
+
     def run(self) -> None:
-        steps = [self.op_run, self.op_cycle, self.op_state_kill, self.op_kill_created]
+        steps = [
+            self.op_run, self.op_cycle, self.op_state_kill, self.op_kill_created,
+            self.op_concurrent, self.op_concurrent_memory,
+        ]  # fmt: skip
         total = self.warmup + self.runs
         progress = sys.stderr.isatty()
         for i in range(total):
@@ -358,6 +410,60 @@ def force_delete(rt: Runtime, cid: str) -> None:
         execute([rt.path, "--root", str(rt.root), "delete", "--force", cid], timeout=30)
     except (BenchError, OSError):
         pass
+
+
+def in_parallel(calls: list[Any]) -> None:
+    """Run every call in a thread of its own, all at once; the first failure is raised after all ended."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(call) for call in calls]
+        for future in futures:
+            future.result()
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size of one process, in MB (10**6 bytes)."""
+    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024 / 1e6
+    raise BenchError(f"/proc/{pid}/smaps_rollup has no Pss line")
+
+
+class PeakMemory:
+    """Samples, until stop(), the summed PSS of every process running the runtime's program: the
+    commands, and the processes they forked until those exec the container's program. A process is the
+    runtime's while `path` is one of the first three words of its command line (argv[0] of runc and
+    runc init; the script argument of an interpreter running ociruntime)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path.encode()
+        self.peak = 0.0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self) -> None:
+        while not self.done.is_set():
+            self.peak = max(self.peak, self.sample())
+
+    def sample(self) -> float:
+        total = 0.0
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as f:
+                    words = f.read().split(b"\0", 3)[:3]
+                if self.path in words:
+                    total += pss_mb(int(name))
+            except (OSError, ValueError, BenchError):
+                continue  # exited meanwhile
+        return total
+
+    def stop(self) -> float:
+        self.done.set()
+        self.thread.join()
+        return self.peak
 
 
 def safe_name(name: str) -> str:
@@ -472,13 +578,36 @@ def resolve(path: str) -> str | None:
     return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
 
 
-def first_line(argv: list[str]) -> str:
+def first_lines(argv: list[str], count: int) -> list[str]:
     try:
         proc = subprocess.run(argv, capture_output=True, timeout=10, check=False, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired):
-        return "n/a"
+        return ["n/a"]
     lines = proc.stdout.decode(errors="replace").strip().splitlines()
-    return lines[0] if proc.returncode == 0 and lines else "n/a"
+    return lines[:count] if proc.returncode == 0 and lines else ["n/a"]
+
+
+def interpreter_of(path: str) -> str:
+    """", run by <interpreter> <version>" for a script, "" for a binary."""
+    with open(path, "rb") as f:
+        head = f.readline()
+    if not head.startswith(b"#!"):
+        return ""
+    interpreter = head[2:].split()[0].decode()
+    return f", run by {interpreter} {' '.join(first_lines([interpreter, '--version'], 1))}"
+
+
+def cpu_model() -> str:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return platform.machine()
+
+
+def mem_total_gib() -> float:
+    with open("/proc/meminfo", encoding="ascii") as f:
+        return int(f.readline().split()[1]) / (1 << 20)
 
 
 def cgroup_mode() -> str:
@@ -493,26 +622,23 @@ def machine_info(runtimes: list[Runtime], runs: int) -> list[tuple[str, str]]:
     info = [
         ("date", datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")),
         ("kernel", platform.release()),
-        ("nproc", str(len(os.sched_getaffinity(0)))),
-        ("python", platform.python_version()),
+        ("cpu", f"{cpu_model()}, {len(os.sched_getaffinity(0))} usable"),
+        ("memory", f"{mem_total_gib():.0f} GiB"),
         ("cgroups", cgroup_mode()),
     ]
-    runc = next((rt.path for rt in runtimes if rt.name == REFERENCE), "/usr/bin/runc")
-    info.append(("runc --version", first_line([runc, "--version"])))
     for rt in runtimes:
-        info.append((f"{rt.name}", rt.path))
+        version = " / ".join(first_lines([rt.path, "--version"], 2))
+        info.append((rt.name, f"{rt.path} ({version}{interpreter_of(rt.path)})"))
     info.append(("runs", str(runs)))
     return info
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.2f}"
-
-
-def table_rows(runtimes: list[Runtime]) -> list[list[str]]:
+def table_rows(runtimes: list[Runtime], operations: list[str], scale: float) -> list[list[str]]:
+    """One row per runtime and operation: n, min, median, max (samples times `scale`) and the ratio of
+    the medians to the reference runtime's."""
     reference = next((rt for rt in runtimes if rt.name == REFERENCE), None)
     rows: list[list[str]] = []
-    for op in OPERATIONS:
+    for op in operations:
         ref_samples = reference.samples.get(op) if reference else None
         ref_median = statistics.median(ref_samples) if ref_samples else None
         first = True
@@ -524,36 +650,56 @@ def table_rows(runtimes: list[Runtime]) -> list[list[str]]:
             ratio = "-"
             if ref_median and rt is not reference:
                 ratio = f"{median / ref_median:.2f}"
-            rows.append(
-                [op if first else "", rt.name, str(len(samples)), ms(min(samples)), ms(median), ms(max(samples)), ratio]
-            )
+            figures = [f"{value * scale:.2f}" for value in (min(samples), median, max(samples))]
+            rows.append([op if first else "", rt.name, str(len(samples)), *figures, ratio])
             first = False
     return rows
 
 
-HEADER = ["operation", "runtime", "n", "min ms", "median ms", "max ms", f"median / {REFERENCE}"]
+def header(unit: str) -> list[str]:
+    return ["operation", "runtime", "n", f"min {unit}", f"median {unit}", f"max {unit}", f"median / {REFERENCE}"]
 
 
-def format_text(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(len(HEADER))]
+def format_text(head: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = []
-    for r in [HEADER, *rows]:
+    for r in [head, *rows]:
         cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
 
 
-def format_markdown(rows: list[list[str]], info: list[tuple[str, str]], failures: list[str]) -> str:
-    out = [f"## ociruntime benchmark, {info[0][1]}", ""]
+def format_markdown(tables: list[tuple[list[str], list[list[str]]]], info: list[tuple[str, str]],
+                    failures: list[str]) -> str:  # fmt: skip
+    out = [f"Measured {info[0][1]} by `bench/bench.py`:", ""]
     out += [f"- {key}: `{value}`" for key, value in info[1:]]
-    out.append("")
-    out.append("| " + " | ".join(HEADER) + " |")
-    out.append("|" + "|".join(["---", "---"] + ["---:"] * (len(HEADER) - 2)) + "|")
-    out += ["| " + " | ".join(r) + " |" for r in rows]
+    for head, rows in tables:
+        out.append("")
+        out.append("| " + " | ".join(head) + " |")
+        out.append("|" + "|".join(["---", "---"] + ["---:"] * (len(head) - 2)) + "|")
+        out += ["| " + " | ".join(r) + " |" for r in rows]
     if failures:
         out.append("")
         out += [f"- FAILED: {f}" for f in failures]
-    return "\n".join(out) + "\n\n"
+    return "\n".join(out) + "\n"
+
+
+BEGIN_MARK = "<!-- bench.py: begin (generated; rewritten by each run with --markdown) -->"
+END_MARK = "<!-- bench.py: end -->"
+
+
+def write_markdown(path: Path, text: str) -> None:
+    """Put the results between the markers in `path` (the text around them is kept); appended with the
+    markers when the file has none."""
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    block = f"{BEGIN_MARK}\n{text}{END_MARK}"
+    if BEGIN_MARK in old and END_MARK in old:
+        before, _, rest = old.partition(BEGIN_MARK)
+        _, _, after = rest.partition(END_MARK)
+        new = before + block + after
+    else:
+        new = old + ("\n" if old and not old.endswith("\n") else "") + block + "\n"
+    path.write_text(new, encoding="utf-8")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -574,7 +720,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "ociruntime (on PATH, else <repo>/.venv/bin/ociruntime) "
         "and runc=/usr/bin/runc",
     )
-    parser.add_argument("--markdown", metavar="FILE", type=Path, help="append the results and machine info to FILE")
+    parser.add_argument(
+        "--markdown", metavar="FILE", type=Path,
+        help="write the results and machine info into FILE (between its bench.py markers, else appended)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -639,18 +788,17 @@ def main(argv: list[str] | None = None) -> int:
         if problems:
             status = status or 1
 
-    rows = table_rows(runtimes)
-    if rows:
-        print(format_text(rows))
+    tables = [(header("ms"), table_rows(runtimes, OPERATIONS, 1000)), (header("MB"), table_rows(runtimes, MEMORY, 1))]
+    tables = [(head, rows) for head, rows in tables if rows]
+    for head, rows in tables:
+        print(format_text(head, rows))
     failures = [f"{rt.name}: {rt.failure}" for rt in runtimes if rt.failure]
     if failures:
         status = status or 1
         for failure in failures:
             print(f"FAILED {failure}", file=sys.stderr)
-    if args.markdown is not None and rows:
-        info = machine_info(runtimes, args.runs)
-        with args.markdown.open("a", encoding="utf-8") as f:
-            f.write(format_markdown(rows, info, failures))
+    if args.markdown is not None and tables:
+        write_markdown(args.markdown, format_markdown(tables, machine_info(runtimes, args.runs), failures))
     return status
 
 

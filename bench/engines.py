@@ -2,10 +2,10 @@
 """Time `run --rm busybox echo` under real engines with ociruntime and with runc, side by side.
 
 For each engine (containerd via ctr, podman via conmon, docker via dockerd and containerd), the same command
-is run alternately with ociruntime and with runc (A B A B ...), so drifts of the machine hit both alike, and
-the medians are printed. Nothing is asserted. Needs root; the engines are installed from Debian if missing
-and run exactly as tests/engines runs them (own sockets, roots and cgroup parent in a temporary directory,
-no network), and everything is removed at the end.
+is run alternately with ociruntime and with runc (A B A B ...), so drifts of the machine hit both alike,
+and minimum, median and maximum are printed. Nothing is asserted. Needs root; the engines are installed
+from Debian if missing and run exactly as tests/engines runs them (own sockets, roots and cgroup parent in
+a temporary directory, no network), and everything is removed at the end.
 
 Usage: python3 bench/engines.py [--runs N] [--engine containerd|podman|docker ...]
 """
@@ -50,7 +50,7 @@ def bench_engine(engine: harness.Engine, runs: int, warmup: int) -> dict[str, li
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10, help="measured runs per runtime (default 10)")
+    parser.add_argument("--runs", type=int, default=20, help="measured runs per runtime (default 20)")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured runs first (default 1)")
     parser.add_argument("--engine", action="append", choices=list(harness.ENGINES),
                         help="engine to measure (repeatable; default all)")
@@ -87,13 +87,17 @@ def main() -> int:
 
 
 def print_table(rows: list[tuple[str, dict[str, list[float]]]], runs: int) -> None:
-    print(f"\n`run --rm busybox echo hello`, median of {runs} runs (ms), ociruntime and runc alternately\n")
-    print("| engine | ociruntime | runc | ratio |")
-    print("|---|---:|---:|---:|")
+    print(f"\n`run --rm busybox echo hello`, {runs} runs each (ms), ociruntime and runc alternately\n")
+    print("| engine | runtime | min | median | max | median / runc |")
+    print("|---|---|---:|---:|---:|---:|")
     for name, samples in rows:
-        ours = statistics.median(samples["ociruntime"]) * 1000
-        theirs = statistics.median(samples["runc"]) * 1000
-        print(f"| {name} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f} |")
+        reference = statistics.median(samples["runc"])
+        for runtime in RUNTIMES:
+            values = samples[runtime]
+            median = statistics.median(values)
+            ratio = f"{median / reference:.2f}" if runtime != "runc" else "-"
+            figures = " | ".join(f"{v * 1000:.0f}" for v in (min(values), median, max(values)))
+            print(f"| {name if runtime == RUNTIMES[0] else ''} | {runtime} | {figures} | {ratio} |")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@
 
 The variable is read once, at import. Unset (production), `point` *is* a function that returns None:
 a call costs one attribute lookup and one call, about 40 ns, and importing this module costs nothing
-measurable (`os` is imported already). Set, `point(name)` kills the calling process when `name` is the
-one asked for, and does nothing at every other point.
+measurable (`os` is imported already, ociruntime.signals is a small table). Set, `point(name)` kills
+the calling process when `name` is the one asked for, and does nothing at every other point.
 
 Children inherit the variable, so every point name says which process reaches it:
 
@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import os
 
+from ociruntime.signals import SIGKILL
+
 ENV = "OCIRUNTIME_FAULT"
 
 _TARGET = os.environ.get(ENV) or None
@@ -33,12 +35,10 @@ def _no_fault(name: str) -> None:
 
 def _fault(name: str) -> None:
     if name == _TARGET:
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), SIGKILL)
         # Still here: we are PID 1 of a pid namespace (init), which cannot SIGKILL itself. The closest
         # thing: end now, running no handler, no `finally` and no atexit.
-        os._exit(128 + signal.SIGKILL)
+        os._exit(128 + SIGKILL)
 
 
 point = _no_fault if _TARGET is None else _fault

@@ -18,12 +18,15 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-from typing import Any
 
 from ociruntime import SPEC_VERSION, __version__
 from ociruntime.spec.attributes import MPOL_FLAGS, MPOL_MODES
 from ociruntime.spec.capabilities import CAPABILITIES
 from ociruntime.spec.tables import NAMESPACES
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 OCI_VERSION_MIN = "1.0.0"
 HOOKS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")

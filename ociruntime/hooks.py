@@ -4,26 +4,29 @@ Which phase runs where (runtime-spec config.md "POSIX-platform Hooks"):
     prestart, createRuntime  by the runtime, in the runtime's namespaces, after init's namespaces exist
     createContainer          by init, in the container's namespaces, before pivot_root
     startContainer           by init, in the container, after `start`, before the user program
-    poststart                by `start` once the user program runs; a failure only warns
+    poststart                by `start` once the user program runs; a failure kills the container
+                             and fails `start` (runtime-spec v1.3.0)
     poststop                 by `delete`; a failure only warns
 
 Hooks are started with fork and execve, not subprocess: init runs startContainer hooks after
-pivot_root, where the host's Python library is out of sight and a late import would fail.
+pivot_root, where the host's Python library is out of sight and a late import would fail. For the same
+reason every module this one needs is imported at its top. The state goes to hooks as JSON written by
+ociruntime.jsonwriter (the text json.dumps would give), so that `start` and `delete` of a container
+with hooks do not import json.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import signal
 import time
-from collections.abc import Callable
 
-from ociruntime import errors
+from ociruntime import errors, jsonwriter
 
 TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -35,7 +38,7 @@ def run_hooks(config: dict[str, Any], phase: str, state: dict[str, Any]) -> None
     """Run every hook of `phase` in order; the first failure raises HookFailed."""
     if not hooks_of(config, phase):
         return
-    payload = json.dumps(state).encode()
+    payload = jsonwriter.dumps(state).encode()
     for hook in hooks_of(config, phase):
         run_hook(hook, phase, payload)
 
@@ -43,8 +46,10 @@ def run_hooks(config: dict[str, Any], phase: str, state: dict[str, Any]) -> None
 def run_hooks_best_effort(
     config: dict[str, Any], phase: str, state: dict[str, Any], warn: Callable[[str], None]
 ) -> None:
-    """For poststart and poststop: every hook runs; each failure is a warning (runtime-spec)."""
-    payload = json.dumps(state).encode()
+    """For poststop: every hook runs; each failure is a warning (runtime-spec)."""
+    if not hooks_of(config, phase):
+        return
+    payload = jsonwriter.dumps(state).encode()
     for hook in hooks_of(config, phase):
         try:
             run_hook(hook, phase, payload)

@@ -5,7 +5,7 @@ Image: a debootstrap --variant=minbase bookworm rootfs (layer 1) plus two layers
 delete files (whiteouts, an opaque directory, a hardlink). The rootfs and the OCI layout are cached
 under --work (default /var/tmp/ocibundle-bench), so only the first run needs the Debian mirror.
 
-    python3 bench/unpack/bench_unpack.py [--runs 5] [--work DIR]
+    python3 bench/unpack/bench_unpack.py [--runs 20] [--work DIR]
 
 Run as root (both tools then chown and mknod). Prints each run, the medians and the ratio.
 """
@@ -121,7 +121,7 @@ def timed(cmd: list[str], bundle: Path) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--work", type=Path, default=Path("/var/tmp/ocibundle-bench"))
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -140,8 +140,9 @@ def main() -> int:
         theirs.append(timed([umoci, "unpack", "--image", f"{image}:bench", str(args.work / "b-umoci")],
                             args.work / "b-umoci"))
         print(f"run {i + 1}: ocibundle {ours[-1]:.3f}s  umoci {theirs[-1]:.3f}s")
-    m_ours, m_theirs = statistics.median(ours), statistics.median(theirs)
-    print(f"median: ocibundle {m_ours:.3f}s  umoci {m_theirs:.3f}s  ratio ocibundle/umoci {m_ours / m_theirs:.2f}")
+    for name, samples in (("ocibundle", ours), ("umoci", theirs)):
+        print(f"{name}: min {min(samples):.3f}s  median {statistics.median(samples):.3f}s  max {max(samples):.3f}s")
+    print(f"ratio of the medians ocibundle/umoci: {statistics.median(ours) / statistics.median(theirs):.2f}")
     return 0
 
 

@@ -17,19 +17,27 @@ can still be created.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-from typing import Any
+
+from ociruntime.values import Value
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 WILDCARD = -1
 
 
-@dataclass(frozen=True)
-class Rule:
-    allow: bool
-    kind: str = "a"  # a (all), c or b
-    major: int = WILDCARD
-    minor: int = WILDCARD
-    access: str = "rwm"
+class Rule(Value):
+    __slots__ = ("allow", "kind", "major", "minor", "access")
+
+    def __init__(
+        self, allow: bool, kind: str = "a", major: int = WILDCARD, minor: int = WILDCARD, access: str = "rwm"
+    ) -> None:
+        self.allow = allow
+        self.kind = kind  # a (all), c or b
+        self.major = major
+        self.minor = minor
+        self.access = access
 
     @property
     def matches_everything(self) -> bool:

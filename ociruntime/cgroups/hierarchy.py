@@ -8,7 +8,6 @@ the same relative path in every hierarchy; the key `""` stands for the cgroup2 h
 from __future__ import annotations
 
 import os
-import re
 
 UNIFIED = ""
 
@@ -93,6 +92,8 @@ def unescape(field: str) -> str:
     """mountinfo writes space, tab, newline and backslash in paths as octal escapes (\\040)."""
     if "\\" not in field:
         return field
+    import re  # here, not at the top: `state` and `kill` import this module, and escapes are rare
+
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import time
 
 from ociruntime import errors
 from ociruntime.cgroups import hierarchy
+from ociruntime.signals import SIGKILL
 
 # Empty v1 cpuset cgroups refuse tasks (ENOSPC) until these are filled in; copy them from the parent.
 _CPUSET_FILES = ("cpuset.cpus", "cpuset.mems")
@@ -175,7 +175,7 @@ def remove(created: list[str], *, timeout: float = 5.0) -> None:
                     raise errors.CgroupError(directory, f"cannot remove: {e.strerror}") from None
                 # Still populated. cgroup.procs may already be empty: the kernel hides a task that is
                 # exiting but keeps the cgroup busy until the exit completes, so wait for that too.
-                _signal_pids(pids({"": directory}), signal.SIGKILL)
+                _signal_pids(pids({"": directory}), SIGKILL)
                 time.sleep(0.01)
 
 

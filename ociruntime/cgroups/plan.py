@@ -13,11 +13,13 @@ blkio weight → v2 io.weight, and v2 memory.swap.max = (memory+swap) - memory.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Any
 
-from ociruntime.cgroups import devices
 from ociruntime.errors import CgroupError
+from ociruntime.values import Value
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 UNIFIED = ""
 
@@ -27,13 +29,15 @@ class Version(enum.Enum):
     V2 = 2
 
 
-@dataclass(frozen=True)
-class Write:
-    key: str  # v1 controller name, or "" for the v2 unified hierarchy
-    file: str
-    value: str
-    # Files tried, in order, when `file` does not exist on this kernel (blkio.bfq.weight vs blkio.weight).
-    fallbacks: tuple[tuple[str, str], ...] = ()
+class Write(Value):
+    __slots__ = ("key", "file", "value", "fallbacks")
+
+    def __init__(self, key: str, file: str, value: str, fallbacks: tuple[tuple[str, str], ...] = ()) -> None:
+        self.key = key  # v1 controller name, or "" for the v2 unified hierarchy
+        self.file = file
+        self.value = value
+        # Files tried, in order, when `file` does not exist on this kernel (blkio.bfq.weight vs blkio.weight).
+        self.fallbacks = fallbacks
 
 
 def version_of(paths: dict[str, str]) -> Version:
@@ -55,8 +59,15 @@ def plan(resources: dict[str, Any] | None, version: Version, *, with_devices: bo
     writes += _rdma(r.get("rdma") or {}, v2)
     writes += _unified(r.get("unified") or {}, v2)
     if with_devices and not v2:  # v2 device rules are an eBPF program, not files (see devices.py)
-        writes += [Write("devices", f, v) for f, v in devices.v1_writes(devices.effective_rules(r.get("devices")))]
+        writes += _devices(r.get("devices"))
     return writes
+
+
+def _devices(items: list[dict[str, Any]] | None) -> list[Write]:
+    # Imported here: `update` never changes device rules and need not load them.
+    from ociruntime.cgroups import devices
+
+    return [Write("devices", f, v) for f, v in devices.v1_writes(devices.effective_rules(items))]
 
 
 # --- memory -----------------------------------------------------------------------------------------

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Any
 
 from ociruntime import errors
 from ociruntime.cgroups import plan as planner
 from ociruntime.cgroups.hierarchy import UNIFIED, controller_dir
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def apply(paths: dict[str, str], resources: dict[str, Any] | None, *, with_devices: bool = True) -> None:

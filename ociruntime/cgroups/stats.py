@@ -9,9 +9,12 @@ host does not mount just leaves its section empty, as with runc.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from ociruntime.cgroups.hierarchy import UNIFIED, controller_dir
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 _USER_HZ = 100  # cpuacct.stat counts in USER_HZ ticks (always 100 on Linux)
 _NS_PER_TICK = 1_000_000_000 // _USER_HZ

@@ -13,12 +13,12 @@ command) takes everything after it verbatim.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
 
 from ociruntime import errors
 
 TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any
 
 REMAINDER = "..."

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from ociruntime.cli import flags
@@ -16,6 +15,8 @@ def register(verbs: Verbs) -> None:
 
 def cmd_features(args: flags.Namespace) -> int:
     del args
+    import json  # here, not at the top: every command imports this module
+
     from ociruntime.features import features
 
     sys.stdout.write(json.dumps(features(), indent=4) + "\n")

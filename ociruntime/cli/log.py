@@ -6,7 +6,6 @@ written exactly once to each, as one line.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -26,9 +25,11 @@ def _timestamp() -> str:
 
 
 def _format(level: str, message: str) -> str:
+    from ociruntime import jsonwriter  # json.dumps's text without importing json (5.6 ms)
+
     if _state["format"] == "json":
-        return json.dumps({"level": level, "msg": message, "time": _timestamp()}) + "\n"
-    return f"time={json.dumps(_timestamp())} level={level} msg={json.dumps(message)}\n"
+        return jsonwriter.dumps({"level": level, "msg": message, "time": _timestamp()}) + "\n"
+    return f"time={jsonwriter.dumps(_timestamp())} level={level} msg={jsonwriter.dumps(message)}\n"
 
 
 def _to_file(level: str, message: str) -> bool:

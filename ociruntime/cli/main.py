@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
 
 from ociruntime import SPEC_VERSION, __version__, errors
 from ociruntime.cli import cgroup_verbs, exec_verb, flags, info_verbs, lifecycle_verbs, log
 from ociruntime.cli.common import DEFAULT_ROOT
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # Each group adds its verbs to the parser and sets `handler` on them; a verb's work is imported lazily.
 VERB_GROUPS = (lifecycle_verbs, exec_verb, cgroup_verbs, info_verbs)

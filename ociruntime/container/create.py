@@ -2,63 +2,104 @@
 
 Every cheap check happens before anything is made. From the moment the id is claimed, everything made
 is undone if a later step fails: processes, cgroups, the state directory (and with it the fifo).
+
+Each call is a new interpreter, and every import is paid on each: the modules of features most configs
+leave out (seccomp, AppArmor/SELinux labels, process attributes, idmapped mounts, terminals, sysctl,
+netDevices, Intel RDT) are imported only when the config uses them.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
-import socket
-from dataclasses import dataclass, field, replace
-from typing import Any
 
 from ociruntime import errors, faults, hooks
 from ociruntime.cgroups import manager as cgroups
 from ociruntime.cgroups import resources
 from ociruntime.container import lifecycle, pidfile
-from ociruntime.linux import attributes, console, identity, idmap, lsm, namespaces, procfs, seccomp
+from ociruntime.linux import identity, namespaces, procfs
 from ociruntime.linux.execstub import ExecStub
 from ociruntime.process import spawn
-from ociruntime.process.execute import ProcessLabels, ProcessPlan, SeccompProgram
+from ociruntime.process.execute import ProcessPlan
 from ociruntime.process.init import InitContext
+from ociruntime.process.optional import build_seccomp, plan_attributes, plan_labels
 from ociruntime.spec import devices as device_plan
-from ociruntime.spec.capabilities import CapabilitySets, parse_capabilities
+from ociruntime.spec import mounts
+from ociruntime.spec.capabilities import parse_capabilities
 from ociruntime.spec.load import load_bundle
-from ociruntime.spec.model import Process, Spec
 from ociruntime.state.status import Phase, Status
 from ociruntime.state.store import Observed, Record, Store, check_id, rfc3339_now
 
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
-@dataclass(frozen=True)
+    from ociruntime.linux.sockets import Socket
+    from ociruntime.process.execute import ProcessAttributes, ProcessLabels, SeccompProgram
+    from ociruntime.spec.capabilities import CapabilitySets
+    from ociruntime.spec.model import Process, Spec
+
+# Intel RDT is refused on every host for now, with a reason that depends on the host.
+RESCTRL = "/sys/fs/resctrl"
+
+
 class CreateOptions:
-    bundle: str
-    pid_file: str | None = None
-    console_socket: str | None = None
-    no_pivot: bool = False
-    no_new_keyring: bool = False
-    preserve_fds: int = 0
+    __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds")
+
+    def __init__(
+        self,
+        bundle: str,
+        pid_file: str | None = None,
+        console_socket: str | None = None,
+        no_pivot: bool = False,
+        no_new_keyring: bool = False,
+        preserve_fds: int = 0,
+    ) -> None:
+        self.bundle = bundle
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.preserve_fds = preserve_fds
 
 
-@dataclass
 class Prepared:
     """Everything resolved and checked before the id is claimed: failing here leaves nothing behind."""
 
-    spec: Spec
-    process: Process
-    caps: CapabilitySets | None
-    last_cap: int
-    seccomp: SeccompProgram | None
-    labels: ProcessLabels | None
-    ns_fds: dict[str, int] = field(default_factory=dict)
-    console: socket.socket | None = None
-    idmapped: dict[int, int] = field(default_factory=dict)
-    exec_stub: ExecStub | None = None
-    listen_fds: int = 0
+    __slots__ = (
+        "spec", "process", "caps", "last_cap", "seccomp", "labels", "ns_fds", "console", "idmapped", "exec_stub",
+        "listen_fds",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        spec: Spec,
+        process: Process,
+        caps: CapabilitySets | None,
+        last_cap: int,
+        seccomp: SeccompProgram | None,
+        labels: ProcessLabels | None,
+        listen_fds: int = 0,
+    ) -> None:
+        self.spec = spec
+        self.process = process
+        self.caps = caps
+        self.last_cap = last_cap
+        self.seccomp = seccomp
+        self.labels = labels
+        self.listen_fds = listen_fds
+        self.ns_fds: dict[str, int] = {}
+        self.console: Socket | None = None
+        self.idmapped: dict[int, int] = {}
+        self.exec_stub: ExecStub | None = None
 
     def close(self) -> None:
         """The parent's copies of fds handed to the container's processes (they inherited them)."""
         namespaces.close_all(self.ns_fds)
-        idmap.close(self.idmapped)
+        if self.idmapped:
+            from ociruntime.linux import idmap
+
+            idmap.close(self.idmapped)
         if self.console is not None:
             self.console.close()
         if self.seccomp is not None:
@@ -67,9 +108,7 @@ class Prepared:
             self.exec_stub.close()
 
 
-def create(
-    store: Store, container_id: str, options: CreateOptions, *, console_sock: socket.socket | None = None
-) -> Record:
+def create(store: Store, container_id: str, options: CreateOptions, *, console_sock: Socket | None = None) -> Record:
     """`console_sock`: an already connected console socket (foreground `run` with a terminal)."""
     check_id(container_id)
     prepared = _prepare(options, console_sock)
@@ -79,7 +118,7 @@ def create(
         prepared.close()
 
 
-def _prepare(options: CreateOptions, console_sock: socket.socket | None) -> Prepared:
+def _prepare(options: CreateOptions, console_sock: Socket | None) -> Prepared:
     spec = load_bundle(options.bundle)
     process = spec.process
     assert process is not None  # load_bundle guarantees it
@@ -104,20 +143,23 @@ def _prepare(options: CreateOptions, console_sock: socket.socket | None) -> Prep
         names = ", ".join(caps.unraisable_ambient())
         _debug(f"ambient capabilities not in both the permitted and inheritable sets are not raised: {names}")
     # A label the host cannot enforce fails here, as runc fails (see ociruntime.linux.lsm).
-    label_plan = lsm.plan_labels(process.raw, spec.raw.get("linux") or {}, lsm.detect())
-    for note in label_plan.notes:
-        _debug(note)
+    labels = plan_labels(spec, notes=_debug)
     # Compiled here, before anything is forked: a bad filter fails create before it made anything.
-    seccomp_program = seccomp.build((spec.raw.get("linux") or {}).get("seccomp"))
+    seccomp_program = build_seccomp(spec)
     listen_fds = socket_activation_fds()
     if listen_fds:
         # Socket activation passes through, as with runc: the fds stay 3.., the program is PID 1.
-        process = replace(process, env=(*process.env, f"LISTEN_FDS={listen_fds}", "LISTEN_PID=1"))
-    prepared = Prepared(spec, process, caps, top, seccomp_program, label_plan.process, listen_fds=listen_fds)
+        process = process.with_env((*process.env, f"LISTEN_FDS={listen_fds}", "LISTEN_PID=1"))
+    prepared = Prepared(spec, process, caps, top, seccomp_program, labels, listen_fds=listen_fds)
     try:
         prepared.ns_fds = namespaces.open_paths(spec)
-        prepared.idmapped = idmap.prepare(spec)
+        if any(mounts.is_idmapped(m.options) for m in spec.mounts):
+            from ociruntime.linux import idmap
+
+            prepared.idmapped = idmap.prepare(spec)
         if options.console_socket is not None:
+            from ociruntime.linux import console
+
             console_sock = console.connect_socket(options.console_socket)
         prepared.console = console_sock
         prepared.exec_stub = ExecStub()
@@ -216,7 +258,7 @@ def _create_claimed(store: Store, container_id: str, options: CreateOptions, pre
                 last_cap=prepared.last_cap,
                 preserve_fds=prepared.listen_fds + options.preserve_fds,
                 seccomp=prepared.seccomp,
-                attributes=attributes.plan(spec),
+                attributes=_init_attributes(spec),
                 labels=prepared.labels,
                 exec_stub=prepared.exec_stub,
             ),
@@ -278,6 +320,28 @@ def _create_claimed(store: Store, container_id: str, options: CreateOptions, pre
             # and the lifecycle continues at the poststop hooks.
             lifecycle.run_poststop(record)
         raise
+
+
+def _init_attributes(spec: Spec) -> ProcessAttributes | None:
+    _check_host_support(spec)
+    return plan_attributes(spec, is_init=True)
+
+
+def _check_host_support(spec: Spec) -> None:
+    """linux.* fields refused on this host: intelRdt, sysctl outside owned namespaces, netDevices."""
+    linux = spec.raw.get("linux") or {}
+    if linux.get("intelRdt") is not None:
+        if not os.path.isdir(RESCTRL) or not os.path.exists(os.path.join(RESCTRL, "schemata")):
+            raise errors.NotSupported("linux.intelRdt", f"no resctrl filesystem is mounted at {RESCTRL} on this host")
+        raise errors.NotSupported("linux.intelRdt", "Intel RDT is not supported by this runtime yet")
+    if linux.get("sysctl"):
+        from ociruntime.linux import sysctl
+
+        sysctl.check(spec)
+    if linux.get("netDevices"):
+        from ociruntime.linux import netdevices
+
+        netdevices.check(spec)
 
 
 def _is_hook_failure(exc: BaseException) -> bool:

@@ -44,7 +44,7 @@ def event(kind: str, container_id: str, data: dict[str, Any] | None = None) -> s
 
 def events(store: Store, container_id: str, *, stats_only: bool, interval: float, out: TextIO = sys.stdout) -> None:
     observed = store.observe(container_id)
-    if observed.status is Status.STOPPED:
+    if observed.status == Status.STOPPED:
         raise errors.RuntimeFailure(f"container with id {container_id} is not running")  # runc's wording
     paths = observed.record.cgroup_paths
     if stats_only:
@@ -64,7 +64,7 @@ def events(store: Store, container_id: str, *, stats_only: bool, interval: float
             next_stats = now + interval
         out.flush()
         try:
-            if store.status_of(store.load(container_id)) is Status.STOPPED:
+            if store.status_of(store.load(container_id)) == Status.STOPPED:
                 return
         except errors.ContainerNotFound:
             return

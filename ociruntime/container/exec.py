@@ -1,45 +1,66 @@
-"""`exec`: run another process inside a running container, treated exactly like its init."""
+"""`exec`: run another process inside a running container, treated exactly like its init.
+
+As in `create`, the modules of optional features (seccomp, labels, process attributes, terminals) are
+imported only when the process uses them.
+"""
 
 from __future__ import annotations
 
-import copy
 import os
-import socket
-from dataclasses import dataclass
-from typing import Any
 
 from ociruntime import errors
 from ociruntime.container import pidfile
-from ociruntime.container.run import receive_master, wait_forwarding_signals
-from ociruntime.linux import attributes, console, identity, lsm, procfs, seccomp
+from ociruntime.container.foreground import receive_master, wait_forwarding_signals
+from ociruntime.linux import identity, procfs, sockets
 from ociruntime.linux.execstub import ExecStub
 from ociruntime.process import spawn
 from ociruntime.process.execute import ProcessPlan
+from ociruntime.process.optional import build_seccomp, plan_attributes, plan_labels
 from ociruntime.spec.capabilities import parse_capabilities
-from ociruntime.spec.exec_process import ExecOverrides, exec_process
+from ociruntime.spec.exec_process import copy_json, exec_process
 from ociruntime.spec.model import parse_config
 from ociruntime.spec.tables import NAMESPACES
 from ociruntime.state.status import Status, is_same_process
 from ociruntime.state.store import Record, Store
 
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
-@dataclass(frozen=True)
+    from ociruntime.spec.exec_process import ExecOverrides
+
+
 class ExecOptions:
-    overrides: ExecOverrides
-    process_file: str | None = None
-    detach: bool = False
-    console_socket: str | None = None
-    pid_file: str | None = None
-    preserve_fds: int = 0
-    cgroup: str | None = None
-    ignore_paused: bool = False
+    __slots__ = (
+        "overrides", "process_file", "detach", "console_socket", "pid_file", "preserve_fds", "cgroup", "ignore_paused",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        overrides: ExecOverrides,
+        process_file: str | None = None,
+        detach: bool = False,
+        console_socket: str | None = None,
+        pid_file: str | None = None,
+        preserve_fds: int = 0,
+        cgroup: str | None = None,
+        ignore_paused: bool = False,
+    ) -> None:
+        self.overrides = overrides
+        self.process_file = process_file
+        self.detach = detach
+        self.console_socket = console_socket
+        self.pid_file = pid_file
+        self.preserve_fds = preserve_fds
+        self.cgroup = cgroup
+        self.ignore_paused = ignore_paused
 
 
 def exec_in(store: Store, container_id: str, options: ExecOptions) -> int:
     observed = store.observe(container_id)
     if observed.status in (Status.STOPPED, Status.CREATING):
-        raise errors.RuntimeFailure(f"cannot exec in a {observed.status.value} container")
-    if observed.status is Status.PAUSED and not options.ignore_paused:
+        raise errors.RuntimeFailure(f"cannot exec in a {observed.status} container")
+    if observed.status == Status.PAUSED and not options.ignore_paused:
         raise errors.RuntimeFailure("cannot exec in a paused container (use --ignore-paused)")
     record = observed.record
     doc = _process_document(record, options)
@@ -50,21 +71,22 @@ def exec_in(store: Store, container_id: str, options: ExecOptions) -> int:
         raise errors.RuntimeFailure("--console-socket given but no terminal was asked for (--tty)")
     if terminal and options.console_socket is None and os.isatty(0) and "consoleSize" not in doc:
         # Foreground exec -t: the program starts with the caller's window size, not 0x0.
+        from ociruntime.linux import console
+
         rows, cols = console.get_size(0)
         doc["consoleSize"] = {"height": rows, "width": cols}
-    config = copy.deepcopy(record.config)
+    config = copy_json(record.config)
     config["process"] = doc
     spec = parse_config(config, record.bundle)
     assert spec.process is not None
-    linux = config.get("linux") or {}
     plan = ProcessPlan(
         process=spec.process,
         capabilities=parse_capabilities(doc.get("capabilities"), identity.last_cap()),
         last_cap=identity.last_cap(),
         preserve_fds=options.preserve_fds,
-        seccomp=seccomp.build(linux.get("seccomp")),
-        attributes=attributes.plan_exec(doc, spec),
-        labels=lsm.plan_labels(doc, linux, lsm.detect()).process,
+        seccomp=build_seccomp(spec),
+        attributes=plan_attributes(spec, is_init=False),
+        labels=plan_labels(spec),
         exec_stub=ExecStub(),
     )
     cgroup_paths = _cgroup_paths(record, options.cgroup)
@@ -101,13 +123,15 @@ def exec_in(store: Store, container_id: str, options: ExecOptions) -> int:
     return wait_forwarding_signals(pid)
 
 
-def _console_sockets(terminal: bool, path: str | None) -> tuple[socket.socket | None, socket.socket | None]:
+def _console_sockets(terminal: bool, path: str | None) -> tuple[sockets.Socket | None, sockets.Socket | None]:
     """(our end, the end the process sends its pty master to): the caller's socket, or our own pair."""
     if not terminal:
         return None, None
     if path is not None:
+        from ociruntime.linux import console
+
         return None, console.connect_socket(path)
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    ours, theirs = sockets.socketpair(sockets.SOCK_STREAM)
     return ours, theirs
 
 

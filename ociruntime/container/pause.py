@@ -20,6 +20,6 @@ def pause(store: Store, container_id: str) -> None:
 def resume(store: Store, container_id: str) -> None:
     with store.locked(container_id):
         observed = store.observe(container_id)
-        if observed.status is not Status.PAUSED:
+        if observed.status != Status.PAUSED:
             raise errors.RuntimeFailure("container not paused")  # runc's ErrNotPaused wording
         freezer.thaw(observed.record.cgroup_paths)

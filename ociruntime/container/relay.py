@@ -9,10 +9,13 @@ import select
 import signal
 import termios
 import tty
-from collections.abc import Iterator
 
-from ociruntime.container.run import FORWARDED_SIGNALS, exit_status
+from ociruntime.container.foreground import FORWARDED_SIGNALS, exit_status
 from ociruntime.linux import console
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 def relay(master: int, pid: int) -> int:

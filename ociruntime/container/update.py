@@ -1,4 +1,4 @@
-"""`update`: change a running container's resources and remember them in state.json.
+"""`update`: change a running container's resources and remember them in the state file.
 
 Flags build a partial linux.resources document (runc's `update` flags); `--resources FILE|-` gives one
 directly and then the flags are ignored, as in runc. Only the given values are written. Device rules are

@@ -3,29 +3,32 @@ personality, oom_score_adj, rlimits, scheduler, I/O priority and the memory poli
 
 `plan(spec)` runs in the parent during `create`: it maps every name to a number (ociruntime.spec.attributes)
 and refuses what this host cannot do before anything is forked (a hard limit above ours without
-CAP_SYS_RESOURCE, CPUs or NUMA nodes the machine does not have, linux.intelRdt without resctrl, sysctl
-keys outside the container's namespaces, netDevices that do not exist). `Attributes.apply()` runs in the
+CAP_SYS_RESOURCE, CPUs or NUMA nodes the machine does not have). `Attributes.apply()` runs in the
 container process as root in its namespaces, after `start`; `before_exec()` right before execve.
 
 The syscalls Python's os module lacks are one small ctypes wrapper each, raising OSError.
+
+Imported only for a config that sets one of these attributes (ociruntime.spec.model lists the fields).
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-from dataclasses import dataclass
-from typing import Any
 
 from ociruntime import errors
 from ociruntime.linux import procfiles
-from ociruntime.process.execute import ProcessAttributes
 from ociruntime.spec import attributes as spec_attributes
 from ociruntime.spec.attributes import RLIM_INFINITY, AttributePlan, CpuAffinity, Rlimit, bitmask_words
-from ociruntime.spec.model import Spec
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ociruntime.process.execute import ProcessAttributes
+    from ociruntime.spec.model import Spec
 
 CAP_SYS_RESOURCE = 24
-RESCTRL = "/sys/fs/resctrl"
 
 # Syscall numbers per architecture (<asm/unistd.h>): sched_setattr, sched_getattr, ioprio_set, ioprio_get,
 # set_mempolicy, get_mempolicy.
@@ -134,11 +137,13 @@ def get_mempolicy() -> tuple[int, frozenset[int]]:
 # --- applying ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Attributes:
     """A ProcessAttributes for ociruntime.process.execute: everything resolved, only syscalls left."""
 
-    plan: AttributePlan
+    __slots__ = ("plan",)
+
+    def __init__(self, plan: AttributePlan) -> None:
+        self.plan = plan
 
     def apply(self) -> None:
         """In the container process, still root: each step's error names its config field."""
@@ -247,7 +252,6 @@ def apply_scheduler(s: spec_attributes.Scheduler) -> None:
 
 def plan(spec: Spec) -> ProcessAttributes | None:
     """The container init's attributes, after every host check that can fail `create` early."""
-    check_host(spec)
     process = spec.process.raw if spec.process is not None else {}
     linux = spec.raw.get("linux") or {}
     attribute_plan = spec_attributes.plan_attributes(process, linux, is_init=True)
@@ -260,23 +264,6 @@ def plan_exec(process: dict[str, Any], spec: Spec) -> ProcessAttributes | None:
     attribute_plan = spec_attributes.plan_attributes(process, spec.raw.get("linux") or {}, is_init=False)
     check_plan(attribute_plan, in_user_namespace=spec.namespace("user") is not None)
     return None if attribute_plan.empty else Attributes(attribute_plan)
-
-
-def check_host(spec: Spec) -> None:
-    """linux.* fields refused on this host: intelRdt, sysctl outside owned namespaces, netDevices."""
-    linux = spec.raw.get("linux") or {}
-    if linux.get("intelRdt") is not None:
-        if not os.path.isdir(RESCTRL) or not os.path.exists(os.path.join(RESCTRL, "schemata")):
-            raise errors.NotSupported("linux.intelRdt", f"no resctrl filesystem is mounted at {RESCTRL} on this host")
-        raise errors.NotSupported("linux.intelRdt", "Intel RDT is not supported by this runtime yet")
-    if linux.get("sysctl"):
-        from ociruntime.linux import sysctl
-
-        sysctl.check(spec)
-    if linux.get("netDevices"):
-        from ociruntime.linux import netdevices
-
-        netdevices.check(spec)
 
 
 def check_plan(p: AttributePlan, *, in_user_namespace: bool) -> None:

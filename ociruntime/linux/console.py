@@ -4,6 +4,8 @@ runc's protocol, which conmon and containerd's shim speak: connect to the unix s
 (a stream socket; a seqpacket one is accepted too), send one message whose payload is the pty's name
 and which carries the master fd with SCM_RIGHTS. The slave becomes the process's stdio and controlling
 terminal; for init it is also bind-mounted on /dev/console.
+
+Imported only for a process with a terminal (see ociruntime.process.spawn.preload_modules).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import os
 import socket
 import struct
 import termios
-from dataclasses import dataclass
 
 from ociruntime import abi, errors
 from ociruntime.linux import libc
@@ -24,11 +25,13 @@ _TIOCSPTLCK = 0x40045431
 _TIOCSCTTY = 0x540E
 
 
-@dataclass(frozen=True)
 class Pty:
-    master: int
-    slave: int
-    slave_path: str
+    __slots__ = ("master", "slave", "slave_path")
+
+    def __init__(self, master: int, slave: int, slave_path: str) -> None:
+        self.master = master
+        self.slave = slave
+        self.slave_path = slave_path
 
 
 def connect_socket(path: str) -> socket.socket:

@@ -13,8 +13,11 @@ import os
 
 from ociruntime import abi
 from ociruntime.linux import libc
-from ociruntime.spec.capabilities import CapabilitySets
-from ociruntime.spec.model import User
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from ociruntime.spec.capabilities import CapabilitySets
+    from ociruntime.spec.model import User
 
 
 class _CapHeader(ctypes.Structure):

@@ -4,6 +4,8 @@ Making a mount idmapped needs privilege over the filesystem, which init (possibl
 namespace) may lack, so the parent builds each one as a detached tree: open_tree(OPEN_TREE_CLONE) of
 the source, then mount_setattr(MOUNT_ATTR_IDMAP) with a user namespace that carries the mappings.
 Init only attaches the tree at its destination with move_mount(2).
+
+Imported only for a config with such a mount (ociruntime.spec.mounts.is_idmapped).
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ import signal
 from ociruntime import abi, errors
 from ociruntime.linux import libc, namespaces
 from ociruntime.spec import mounts as plans
-from ociruntime.spec.model import IdMapping, Spec, parse_mappings
+from ociruntime.spec.model import IdMapping, parse_mappings
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from ociruntime.spec.model import Spec
 
 
 def prepare(spec: Spec) -> dict[int, int]:

@@ -12,28 +12,35 @@ Writes go to the real procfs (the CVE-2025-52881 class: a container mount placed
 not redirect them): the file is opened with openat2(RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS) below the root
 of a procfs mount, so no mount and no symlink can be crossed on the way, and the filesystem is checked to
 be procfs.
+
+Imported only for a config that names a profile or a label (ociruntime.spec.model.Spec.sets_labels).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 
 from ociruntime import errors
 from ociruntime.linux.procfiles import (  # re-exported: the LSM writes are one of their users
     write_proc_file,
 )
+from ociruntime.values import Value
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 SELINUX_DISABLED = "selinux label is specified in config, but selinux is disabled or not supported"
 APPARMOR_DISABLED = "apparmor profile is specified in config, but apparmor is disabled or not supported"
 
 
-@dataclass(frozen=True)
-class HostLsm:
-    apparmor: bool
-    selinux: bool
+class HostLsm(Value):
+    __slots__ = ("apparmor", "selinux")
+
+    def __init__(self, apparmor: bool, selinux: bool) -> None:
+        self.apparmor = apparmor
+        self.selinux = selinux
 
 
 def detect(sys_root: str = "/sys", proc_root: str = "/proc") -> HostLsm:
@@ -61,12 +68,14 @@ def _selinux_enabled(sys_root: str, proc_root: str) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class ProcessLabels:
+class ProcessLabels(Value):
     """What the container process writes to its own attr files before execve."""
 
-    apparmor_profile: str | None = None
-    selinux_label: str | None = None
+    __slots__ = ("apparmor_profile", "selinux_label")
+
+    def __init__(self, apparmor_profile: str | None = None, selinux_label: str | None = None) -> None:
+        self.apparmor_profile = apparmor_profile
+        self.selinux_label = selinux_label
 
     def writes(self) -> list[tuple[tuple[str, ...], str]]:
         """(candidate attr paths below /proc/<pid>/, value), first existing candidate wins."""
@@ -82,11 +91,13 @@ class ProcessLabels:
             write_own_attr(candidates, value)
 
 
-@dataclass(frozen=True)
-class LabelPlan:
-    process: ProcessLabels | None
-    mount_label: str | None
-    notes: tuple[str, ...] = ()
+class LabelPlan(Value):
+    __slots__ = ("process", "mount_label", "notes")
+
+    def __init__(self, process: ProcessLabels | None, mount_label: str | None, notes: tuple[str, ...] = ()) -> None:
+        self.process = process
+        self.mount_label = mount_label
+        self.notes = notes
 
 
 def plan_labels(process: Mapping[str, Any], linux: Mapping[str, Any], host: HostLsm) -> LabelPlan:

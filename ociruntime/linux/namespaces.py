@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import fcntl
 import os
-import socket
 import struct
 
 from ociruntime import abi, errors
-from ociruntime.linux import libc
-from ociruntime.spec.model import IdMapping, Spec
+from ociruntime.linux import libc, sockets
 from ociruntime.spec.tables import JOIN_ORDER, NAMESPACES
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from ociruntime.spec.model import IdMapping, Spec
 
 
 def open_paths(spec: Spec) -> dict[str, int]:
@@ -119,8 +121,11 @@ def _write(path: str, text: str) -> None:
 
 def bring_up_loopback() -> None:
     """ifconfig lo up, with two ioctls: cheaper than a netlink library for one flag."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+    sock = sockets.Socket(sockets.AF_INET, sockets.SOCK_DGRAM)
+    try:
         request = struct.pack("16sH22x", b"lo", 0)
         current = fcntl.ioctl(sock.fileno(), abi.SIOCGIFFLAGS, request)
         flags = struct.unpack("16sH22x", current)[1]
         fcntl.ioctl(sock.fileno(), abi.SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | abi.IFF_UP))
+    finally:
+        sock.close()

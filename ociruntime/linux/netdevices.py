@@ -18,16 +18,19 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from ociruntime import abi, errors
 from ociruntime.linux import libc
-from ociruntime.spec.model import Spec
+from ociruntime.values import Value
 
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from typing import Any
+
     from pyroute2 import IPRoute
+
+    from ociruntime.spec.model import Spec
 
 PIN_NAME = "netns"  # the pin's file name in the container's state directory
 IFNAMSIZ = 16
@@ -35,10 +38,12 @@ IFA_F_PERMANENT = 0x80
 RT_SCOPE_UNIVERSE = 0
 
 
-@dataclass(frozen=True)
-class NetDevice:
-    host_name: str
-    container_name: str
+class NetDevice(Value):
+    __slots__ = ("host_name", "container_name")
+
+    def __init__(self, host_name: str, container_name: str) -> None:
+        self.host_name = host_name
+        self.container_name = container_name
 
 
 def plan(linux: Mapping[str, Any]) -> tuple[NetDevice, ...]:

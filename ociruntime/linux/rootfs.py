@@ -10,7 +10,6 @@ Steps, in the order `ociruntime.process.init` calls them:
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
@@ -19,8 +18,12 @@ from ociruntime import abi
 from ociruntime.cgroups import hierarchy
 from ociruntime.linux import libc, paths
 from ociruntime.spec import mounts as plans
-from ociruntime.spec.devices import DEFAULT_LINKS, Device
-from ociruntime.spec.model import Spec
+from ociruntime.spec.devices import DEFAULT_LINKS
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from ociruntime.spec.devices import Device
+    from ociruntime.spec.model import Spec
 
 # Flags a bind remount must repeat: the kernel refuses to clear them on a mount that came locked from a
 # more privileged namespace, and silently clears them otherwise (statvfs ST_* values equal MS_* ones).
@@ -36,8 +39,10 @@ def prepare_root(spec: Spec) -> None:
 def _make_parent_private(rootfs: str) -> None:
     """pivot_root refuses a new root whose parent mount is shared; make that parent private."""
     mountpoint = _mountpoint_of(rootfs)
-    with contextlib.suppress(OSError):
+    try:
         libc.mount(None, mountpoint, None, abi.MS_PRIVATE)
+    except OSError:
+        pass
 
 
 def _mountpoint_of(path: str) -> str:

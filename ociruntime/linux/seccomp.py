@@ -13,23 +13,26 @@ notify rule, the listener fd the kernel returns is sent with the container proce
 connected socket (SCM_RIGHTS), then both are closed. Only sendmsg and close run under the filter
 after it is loaded (and execve), which is why SCMP_ACT_NOTIFY on sendmsg is refused.
 
-libseccomp is imported only here, and only when a config has a filter.
+libseccomp is imported only here, and only when a config has a filter; this module itself is imported
+only for a config with linux.seccomp.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import json
 import os
 import socket
 import struct
-from collections.abc import Mapping
-from typing import Any
 
 from ociruntime import SPEC_VERSION, errors
 from ociruntime.spec import seccomp as plans
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 # seccomp(2) operations, <linux/seccomp.h>
 SECCOMP_SET_MODE_FILTER = 1
@@ -215,7 +218,9 @@ def connect_listener(path: str) -> socket.socket:
 
 
 def _debug(message: str) -> None:
-    with contextlib.suppress(Exception):
+    try:
         from ociruntime.cli import log
 
         log.debug(message)
+    except Exception:  # noqa: BLE001 - a debug line is never worth failing create
+        pass

@@ -2,6 +2,8 @@
 
 `apply` runs in init after pivot_root and before the read-only paths are applied, so /proc/sys is the
 container's own procfs and still writable.
+
+Imported only for a config with linux.sysctl (see ociruntime.process.spawn.preload_modules).
 """
 
 from __future__ import annotations
@@ -10,9 +12,13 @@ import os
 
 from ociruntime import errors
 from ociruntime.linux import procfiles
-from ociruntime.spec.model import Spec
-from ociruntime.spec.sysctl import SysctlWrite, plan_sysctl
+from ociruntime.spec.sysctl import plan_sysctl
 from ociruntime.spec.tables import NAMESPACES
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from ociruntime.spec.model import Spec
+    from ociruntime.spec.sysctl import SysctlWrite
 
 
 def check(spec: Spec) -> tuple[SysctlWrite, ...]:

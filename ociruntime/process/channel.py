@@ -25,10 +25,14 @@ from __future__ import annotations
 
 import enum
 import json
-import socket
-from typing import Any
+import os
 
 from ociruntime import errors
+from ociruntime.linux import sockets
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 _MAX = 65536
 
@@ -45,18 +49,18 @@ class Msg(enum.StrEnum):
 
 
 class Channel:
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: sockets.Socket) -> None:
         self.sock = sock
 
     @classmethod
     def pair(cls) -> tuple[Channel, Channel]:
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        a, b = sockets.socketpair(sockets.SOCK_SEQPACKET)
         return cls(a), cls(b)
 
     def send(self, kind: Msg, fds: list[int] | None = None, **payload: Any) -> None:
         data = json.dumps({"type": kind.value, **payload}).encode()
         if fds:
-            socket.send_fds(self.sock, [data], fds)
+            sockets.send_fds(self.sock, data, fds)
         else:
             self.sock.send(data)
 
@@ -69,7 +73,7 @@ class Channel:
 
     def recv_or_eof(self) -> tuple[Msg, dict[str, Any], list[int]] | None:
         """The next message, or None once every peer has closed its end (or exec'd, closing it)."""
-        data, fds, _flags, _addr = socket.recv_fds(self.sock, _MAX, 4)
+        data, fds = sockets.recv_fds(self.sock, _MAX, 4)
         if not data:
             return None
         doc = json.loads(data)
@@ -114,3 +118,14 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, errors.RuntimeFailure):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def wait_for_gate(gate_fd: int) -> None:
+    """The intermediate closes the gate once it has announced our pid: only then may we talk.
+
+    No death signal is armed: our parent changes twice during create. If `create` dies, the socket
+    tells us at the next exchange (recv reads EOF) and we exit.
+    """
+    while os.read(gate_fd, 1):
+        pass
+    os.close(gate_fd)

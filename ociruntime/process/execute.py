@@ -12,56 +12,75 @@ from __future__ import annotations
 import os
 import signal
 import stat
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, NoReturn, Protocol
 
 from ociruntime import errors
-from ociruntime.linux import console, identity, libc
-from ociruntime.linux.execstub import ExecStub
-from ociruntime.spec.capabilities import CapabilitySets
-from ociruntime.spec.model import DEFAULT_PATH, Process
+from ociruntime.linux import identity, libc
+from ociruntime.spec.model import DEFAULT_PATH
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    # The optional parts of a plan, as this module uses them. Their modules (linux/seccomp, lsm,
+    # attributes) are imported by `create` and `exec` only for a config that needs them, and never here.
+    from collections.abc import Mapping
+    from typing import Any, NoReturn, Protocol
+
+    from ociruntime.linux.execstub import ExecStub
+    from ociruntime.spec.capabilities import CapabilitySets
+    from ociruntime.spec.model import Process
+
+    class SeccompProgram(Protocol):
+        """A filter compiled in the parent before forking (ociruntime.linux.seccomp); only loaded here."""
+
+        def load(self, state: Mapping[str, Any] | None = None, pid: int | None = None) -> None:
+            """Install the filter; with a notify listener, send it `state` and the notify fd (`pid`: the
+            loading process as the runtime sees it, default the state's pid)."""
+
+        def inherited_fds(self) -> tuple[int, ...]:
+            """Fds (the listener connection) that must survive closing the runtime's fds until `load`."""
+
+        def close(self) -> None:
+            """Close the parent's copies of those fds once the container process has been forked."""
+
+    class ProcessLabels(Protocol):
+        """AppArmor profile and SELinux label for the next execve (ociruntime.linux.lsm)."""
+
+        def apply(self) -> None: ...
+
+    class ProcessAttributes(Protocol):
+        """rlimits, oom_score_adj, scheduler, I/O priority, personality, CPU affinity and memory policy."""
+
+        def apply(self) -> None: ...
+
+        def before_exec(self) -> None:
+            """What must come last (execCPUAffinity.final)."""
 
 
-class SeccompProgram(Protocol):
-    """A filter compiled in the parent before forking (ociruntime.linux.seccomp); only loaded here."""
-
-    def load(self, state: Mapping[str, Any] | None = None, pid: int | None = None) -> None:
-        """Install the filter; with a notify listener, send it `state` and the notify fd (`pid`: the
-        loading process as the runtime sees it, default the state's pid)."""
-
-    def inherited_fds(self) -> tuple[int, ...]:
-        """Fds (the listener connection) that must survive closing the runtime's fds until `load`."""
-
-    def close(self) -> None:
-        """Close the parent's copies of those fds once the container process has been forked."""
-
-
-class ProcessLabels(Protocol):
-    """AppArmor profile and SELinux label for the next execve (ociruntime.linux.lsm)."""
-
-    def apply(self) -> None: ...
-
-
-class ProcessAttributes(Protocol):
-    """rlimits, oom_score_adj, scheduler, I/O priority, personality, CPU affinity and memory policy."""
-
-    def apply(self) -> None: ...
-
-    def before_exec(self) -> None:
-        """What must come last (execCPUAffinity.final)."""
-
-
-@dataclass(frozen=True)
 class ProcessPlan:
-    process: Process
-    capabilities: CapabilitySets | None
-    last_cap: int
-    preserve_fds: int = 0
-    seccomp: SeccompProgram | None = None
-    attributes: ProcessAttributes | None = None
-    labels: ProcessLabels | None = None
-    exec_stub: ExecStub | None = None  # made in the parent; see linux/execstub.py
+    """Everything `become_and_exec` needs, resolved in the parent."""
+
+    __slots__ = (
+        "process", "capabilities", "last_cap", "preserve_fds", "seccomp", "attributes", "labels", "exec_stub",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        process: Process,
+        capabilities: CapabilitySets | None,
+        last_cap: int,
+        preserve_fds: int = 0,
+        seccomp: SeccompProgram | None = None,
+        attributes: ProcessAttributes | None = None,
+        labels: ProcessLabels | None = None,
+        exec_stub: ExecStub | None = None,
+    ) -> None:
+        self.process = process
+        self.capabilities = capabilities
+        self.last_cap = last_cap
+        self.preserve_fds = preserve_fds
+        self.seccomp = seccomp
+        self.attributes = attributes
+        self.labels = labels
+        self.exec_stub = exec_stub  # made in the parent; see linux/execstub.py
 
 
 class StepFailed(Exception):
@@ -95,6 +114,8 @@ def become_and_exec(
     step = "terminal"
     try:
         if console_fd is not None:
+            from ociruntime.linux import console  # loaded before the fork (spawn.preload_modules)
+
             console.make_controlling_terminal(console_fd)
         step = "process attributes"
         if plan.attributes is not None:

@@ -10,31 +10,52 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
-from typing import Any
 
 from ociruntime import faults, hooks
-from ociruntime.linux import console, libc, namespaces, paths, rootfs, sysctl
-from ociruntime.process.channel import Channel, Msg
-from ociruntime.process.execute import ProcessPlan, StepFailed, become_and_exec, find_program, report_failure
-from ociruntime.spec.devices import Device
-from ociruntime.spec.model import Spec
+from ociruntime.linux import libc, namespaces, paths, rootfs
+from ociruntime.process.channel import Channel, Msg, wait_for_gate
+from ociruntime.process.execute import StepFailed, become_and_exec, find_program, report_failure
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ociruntime.process.execute import ProcessPlan
+    from ociruntime.spec.devices import Device
+    from ociruntime.spec.model import Spec
 
 
-@dataclass(frozen=True)
 class InitContext:
     """Everything init needs, resolved by the parent before forking (no parsing happens in here)."""
 
-    spec: Spec
-    plan: ProcessPlan
-    start_fd: int  # exec.fifo, read end: `start` writes one byte
-    result_fd: int  # exec.result, write end: where `start` learns how exec went
-    console_socket_fd: int | None  # connected --console-socket, when process.terminal is set
-    devices: tuple[Device, ...]
-    cgroup_paths: dict[str, str]
-    no_pivot: bool = False
-    no_new_keyring: bool = False
-    idmapped: dict[int, int] | None = None  # mount index → detached idmapped tree (linux/idmap.py)
+    __slots__ = (
+        "spec", "plan", "start_fd", "result_fd", "console_socket_fd", "devices", "cgroup_paths", "no_pivot",
+        "no_new_keyring", "idmapped",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        spec: Spec,
+        plan: ProcessPlan,
+        start_fd: int,
+        result_fd: int,
+        console_socket_fd: int | None,
+        devices: tuple[Device, ...],
+        cgroup_paths: dict[str, str],
+        no_pivot: bool = False,
+        no_new_keyring: bool = False,
+        idmapped: dict[int, int] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.plan = plan
+        self.start_fd = start_fd  # exec.fifo, read end: `start` writes one byte
+        self.result_fd = result_fd  # exec.result, write end: where `start` learns how exec went
+        self.console_socket_fd = console_socket_fd  # connected --console-socket, when process.terminal is set
+        self.devices = devices
+        self.cgroup_paths = cgroup_paths
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.idmapped = idmapped  # mount index → detached idmapped tree (linux/idmap.py)
 
 
 # Signals that end a container still waiting for `start`, as they would end any program that has not
@@ -74,17 +95,6 @@ def init_main(chan: Channel, ctx: InitContext, gate_fd: int) -> None:
         os._exit(1)
     _wait_for_start(ctx.start_fd)
     _start_user_program(ctx, state, console_fd)
-
-
-def wait_for_gate(gate_fd: int) -> None:
-    """The intermediate closes the gate once it has announced our pid: only then may we talk.
-
-    No death signal is armed: our parent changes twice during create. If `create` dies, the socket
-    tells us at the next exchange (recv reads EOF) and we exit.
-    """
-    while os.read(gate_fd, 1):
-        pass
-    os.close(gate_fd)
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
@@ -134,6 +144,8 @@ def _set_up(chan: Channel, ctx: InitContext, step: Steps) -> tuple[dict[str, Any
     sysctls = (spec.raw.get("linux") or {}).get("sysctl")
     if sysctls:
         step("sysctl")
+        from ociruntime.linux import sysctl  # loaded before the fork (spawn.preload_modules)
+
         sysctl.apply(sysctls)
     step("finish rootfs")
     rootfs.finish_root(spec)
@@ -147,6 +159,8 @@ def _set_up_terminal(ctx: InitContext) -> int:
     """A pty from the container's devpts (mounted by now, the rootfs not yet pivoted), its master sent
     over --console-socket, its slave on /dev/console; returns the slave for the program's stdio."""
     assert ctx.console_socket_fd is not None
+    from ociruntime.linux import console  # loaded before the fork (spawn.preload_modules)
+
     # Every path below is resolved inside the rootfs (a planted /dev/pts link cannot redirect us).
     root = paths.RootDir(ctx.spec.rootfs)
     fds = [root.open("/dev/pts/ptmx"), root.open("/dev/pts", os.O_PATH | os.O_DIRECTORY)]

@@ -7,26 +7,45 @@ roll back.
                                            the caller's subreaper once the parent exits
 
 The protocol itself is the table in `ociruntime.process.channel`.
+
+Every module a child needs must be imported before it is forked: once it has pivoted into the rootfs,
+or joined the container's mount namespace, the runtime's own files are out of its reach. Modules only
+some configs need are loaded by `preload_modules`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-from collections.abc import Callable
-from typing import Any, NoReturn
 
 from ociruntime import abi, errors, faults
-from ociruntime.linux import console, libc, namespaces
-from ociruntime.process.channel import Channel, Msg, failure
-from ociruntime.process.execute import ProcessPlan, StepFailed, become_and_exec
-from ociruntime.process.init import InitContext, init_main, wait_for_gate
+from ociruntime.linux import libc, namespaces
+from ociruntime.process.channel import Channel, Msg, failure, wait_for_gate
+from ociruntime.process.execute import StepFailed, become_and_exec
 from ociruntime.spec.tables import JOIN_ORDER
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, NoReturn
+
+    from ociruntime.process.execute import ProcessPlan
+    from ociruntime.process.init import InitContext
 
 
 def become_subreaper() -> None:
     libc.prctl(abi.PR_SET_CHILD_SUBREAPER, 1)
+
+
+def preload_modules(*, init: bool, terminal: bool, sysctls: bool = False) -> None:
+    """Import, before forking, the modules a child will need that not every command or config does:
+    the container's init (only `create` forks one), the terminal's, linux.sysctl's."""
+    if init:
+        import ociruntime.process.init  # noqa: F401
+    if terminal:
+        import ociruntime.linux.console  # noqa: F401
+    if sysctls:
+        import ociruntime.linux.sysctl  # noqa: F401
 
 
 def spawn(
@@ -41,6 +60,8 @@ def spawn(
 
     On any failure every process started here is killed and reaped before the error propagates.
     """
+    sysctls = bool((ctx.spec.raw.get("linux") or {}).get("sysctl"))
+    preload_modules(init=True, terminal=ctx.console_socket_fd is not None, sysctls=sysctls)
     parent_chan, child_chan = Channel.pair()
     intermediate = os.fork()
     if intermediate == 0:  # pragma: no cover - runs in the child
@@ -84,13 +105,17 @@ def _reap(pid: int) -> None:
 def _kill_and_reap(init_pid: int, intermediate: int) -> None:
     for pid in (init_pid, intermediate):
         if pid > 0:
-            with contextlib.suppress(ProcessLookupError):
+            try:
                 os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     # Reap the intermediate first: until it is gone, init is its child and not ours to wait for.
     for pid in (intermediate, init_pid):
         if pid > 0:
-            with contextlib.suppress(ChildProcessError):
+            try:
                 os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
 
 
 def _intermediate_main(chan: Channel, ctx: InitContext, ns_fds: dict[str, int]) -> None:
@@ -123,6 +148,8 @@ def _intermediate_main(chan: Channel, ctx: InitContext, ns_fds: dict[str, int]) 
             step = "time offsets"
             namespaces.write_time_offsets(spec.time_offsets)
         step = "fork init"
+        from ociruntime.process.init import init_main  # loaded before the fork (preload_modules)
+
         _fork_announced(chan, lambda gate: init_main(chan, ctx, gate))
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent
         chan.report(step, exc)
@@ -143,6 +170,7 @@ def spawn_exec(
     joining a pid or time namespace only applies to children. It keeps its end of the socket, which
     is close-on-exec, until execve: end-of-file means the program runs, a message means it failed.
     """
+    preload_modules(init=False, terminal=console_socket_fd is not None)
     parent_chan, child_chan = Channel.pair()
     intermediate = os.fork()
     if intermediate == 0:  # pragma: no cover - runs in the child
@@ -215,6 +243,8 @@ def _exec_child_main(
         wait_for_gate(gate_fd)
         slave = None
         if console_socket_fd is not None:
+            from ociruntime.linux import console  # loaded before the fork (preload_modules)
+
             # We are in the container's mount namespace: /dev/ptmx is its own devpts instance.
             size = plan.process.raw.get("consoleSize")
             slave = console.hand_over(console_socket_fd, "/dev/ptmx", "/dev/pts", size).slave

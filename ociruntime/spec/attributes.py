@@ -10,10 +10,13 @@ kernel interface"). `ociruntime.linux.attributes` applies the resulting `Attribu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 
 from ociruntime.errors import ConfigInvalid
+from ociruntime.values import Value
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 # <asm-generic/resource.h> (the same numbers on x86_64 and aarch64)
 RLIMITS: dict[str, int] = {
@@ -98,31 +101,47 @@ MPOL_FLAGS: dict[str, int] = {
 MAX_CPU_OR_NODE = 8191
 
 
-@dataclass(frozen=True)
-class Rlimit:
-    where: str  # process.rlimits[i]
-    name: str
-    resource: int
-    soft: int
-    hard: int
+class Rlimit(Value):
+    __slots__ = ("where", "name", "resource", "soft", "hard")
+
+    def __init__(self, where: str, name: str, resource: int, soft: int, hard: int) -> None:
+        self.where = where  # process.rlimits[i]
+        self.name = name
+        self.resource = resource
+        self.soft = soft
+        self.hard = hard
 
 
-@dataclass(frozen=True)
-class Scheduler:
-    policy_name: str
-    policy: int
-    flags: int
-    nice: int
-    priority: int
-    runtime: int
-    deadline: int
-    period: int
+class Scheduler(Value):
+    __slots__ = ("policy_name", "policy", "flags", "nice", "priority", "runtime", "deadline", "period")
+
+    def __init__(
+        self,
+        policy_name: str,
+        policy: int,
+        flags: int,
+        nice: int,
+        priority: int,
+        runtime: int,
+        deadline: int,
+        period: int,
+    ) -> None:
+        self.policy_name = policy_name
+        self.policy = policy
+        self.flags = flags
+        self.nice = nice
+        self.priority = priority
+        self.runtime = runtime
+        self.deadline = deadline
+        self.period = period
 
 
-@dataclass(frozen=True)
-class IoPriority:
-    class_name: str
-    priority: int
+class IoPriority(Value):
+    __slots__ = ("class_name", "priority")
+
+    def __init__(self, class_name: str, priority: int) -> None:
+        self.class_name = class_name
+        self.priority = priority
 
     @property
     def value(self) -> int:
@@ -130,30 +149,49 @@ class IoPriority:
         return (IOPRIO_CLASSES[self.class_name] << IOPRIO_CLASS_SHIFT) | self.priority
 
 
-@dataclass(frozen=True)
-class MemoryPolicy:
-    mode_name: str
-    mode: int  # with the flags or'ed in, as set_mempolicy(2) takes it
-    nodes: frozenset[int]
+class MemoryPolicy(Value):
+    __slots__ = ("mode_name", "mode", "nodes")
+
+    def __init__(self, mode_name: str, mode: int, nodes: frozenset[int]) -> None:
+        self.mode_name = mode_name
+        self.mode = mode  # with the flags or'ed in, as set_mempolicy(2) takes it
+        self.nodes = nodes
 
 
-@dataclass(frozen=True)
-class CpuAffinity:
+class CpuAffinity(Value):
     """execCPUAffinity: `initial` for the runtime's child before it joins the cgroup, `final` before exec."""
 
-    initial: frozenset[int] | None
-    final: frozenset[int] | None
+    __slots__ = ("initial", "final")
+
+    def __init__(self, initial: frozenset[int] | None, final: frozenset[int] | None) -> None:
+        self.initial = initial
+        self.final = final
 
 
-@dataclass(frozen=True)
-class AttributePlan:
-    rlimits: tuple[Rlimit, ...] = ()
-    oom_score_adj: int | None = None
-    scheduler: Scheduler | None = None
-    io_priority: IoPriority | None = None
-    personality: int | None = None
-    memory_policy: MemoryPolicy | None = None
-    cpu_affinity: CpuAffinity | None = None
+class AttributePlan(Value):
+    """Everything planned for one process; ociruntime.spec.model lists the config fields it reads."""
+
+    __slots__ = (
+        "rlimits", "oom_score_adj", "scheduler", "io_priority", "personality", "memory_policy", "cpu_affinity",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        rlimits: tuple[Rlimit, ...] = (),
+        oom_score_adj: int | None = None,
+        scheduler: Scheduler | None = None,
+        io_priority: IoPriority | None = None,
+        personality: int | None = None,
+        memory_policy: MemoryPolicy | None = None,
+        cpu_affinity: CpuAffinity | None = None,
+    ) -> None:
+        self.rlimits = rlimits
+        self.oom_score_adj = oom_score_adj
+        self.scheduler = scheduler
+        self.io_priority = io_priority
+        self.personality = personality
+        self.memory_policy = memory_policy
+        self.cpu_affinity = cpu_affinity
 
     @property
     def empty(self) -> bool:
@@ -190,7 +228,8 @@ def plan_attributes(process: Mapping[str, Any], linux: Mapping[str, Any], *, is_
     """The attributes of one container process; `is_init` False for an `exec`'d process.
 
     execCPUAffinity is not applicable to the container's init (config.md), so it is only planned
-    for exec'd processes.
+    for exec'd processes. The fields read here are listed in ociruntime.spec.model, which decides
+    whether this module is needed at all: a new one goes there too (a unit test checks the two agree).
     """
     affinity = plan_cpu_affinity(process.get("execCPUAffinity")) if not is_init else None
     return AttributePlan(

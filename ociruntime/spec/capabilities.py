@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from ociruntime import errors
+from ociruntime.values import Value
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 CAPABILITIES: dict[str, int] = {
     name: number
@@ -59,16 +61,26 @@ CAPABILITIES: dict[str, int] = {
 SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
 
 
-@dataclass(frozen=True)
-class CapabilitySets:
+class CapabilitySets(Value):
     """Bit masks per set; `unknown_to_host` names the caps this kernel lacks (dropped with a warning)."""
 
-    bounding: int
-    effective: int
-    permitted: int
-    inheritable: int
-    ambient: int
-    unknown_to_host: tuple[str, ...] = ()
+    __slots__ = ("bounding", "effective", "permitted", "inheritable", "ambient", "unknown_to_host")
+
+    def __init__(
+        self,
+        bounding: int,
+        effective: int,
+        permitted: int,
+        inheritable: int,
+        ambient: int,
+        unknown_to_host: tuple[str, ...] = (),
+    ) -> None:
+        self.bounding = bounding
+        self.effective = effective
+        self.permitted = permitted
+        self.inheritable = inheritable
+        self.ambient = ambient
+        self.unknown_to_host = unknown_to_host
 
     @property
     def raisable_ambient(self) -> int:

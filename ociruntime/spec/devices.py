@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import stat
-from dataclasses import dataclass
-from typing import Any
+
+from ociruntime.values import Value
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 
-@dataclass(frozen=True)
-class Device:
-    path: str
-    kind: str  # c, b, u (unbuffered char) or p (fifo)
-    major: int
-    minor: int
-    file_mode: int
-    uid: int
-    gid: int
+class Device(Value):
+    __slots__ = ("path", "kind", "major", "minor", "file_mode", "uid", "gid")
+
+    def __init__(self, path: str, kind: str, major: int, minor: int, file_mode: int, uid: int, gid: int) -> None:
+        self.path = path
+        self.kind = kind  # c, b, u (unbuffered char) or p (fifo)
+        self.major = major
+        self.minor = minor
+        self.file_mode = file_mode
+        self.uid = uid
+        self.gid = gid
 
     @property
     def mode_bits(self) -> int:

@@ -3,25 +3,53 @@ runc's command-line overrides applied. PURE."""
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass
-from typing import Any
-
 from ociruntime import errors
 
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
-@dataclass(frozen=True)
+
 class ExecOverrides:
-    args: tuple[str, ...] = ()
-    tty: bool = False
-    cwd: str | None = None
-    env: tuple[str, ...] = ()
-    user: str | None = None  # "UID" or "UID:GID"
-    additional_gids: tuple[int, ...] = ()
-    caps: tuple[str, ...] = ()
-    no_new_privs: bool = False
-    apparmor: str | None = None
-    process_label: str | None = None
+    """runc's `exec` flags that change the container's process."""
+
+    __slots__ = (
+        "args", "tty", "cwd", "env", "user", "additional_gids", "caps", "no_new_privs", "apparmor", "process_label",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        args: tuple[str, ...] = (),
+        tty: bool = False,
+        cwd: str | None = None,
+        env: tuple[str, ...] = (),
+        user: str | None = None,
+        additional_gids: tuple[int, ...] = (),
+        caps: tuple[str, ...] = (),
+        no_new_privs: bool = False,
+        apparmor: str | None = None,
+        process_label: str | None = None,
+    ) -> None:
+        self.args = args
+        self.tty = tty
+        self.cwd = cwd
+        self.env = env
+        self.user = user  # "UID" or "UID:GID"
+        self.additional_gids = additional_gids
+        self.caps = caps
+        self.no_new_privs = no_new_privs
+        self.apparmor = apparmor
+        self.process_label = process_label
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of a JSON document (dicts, lists, immutable scalars): copy.deepcopy's result without
+    importing copy and weakref on every `exec`."""
+    if isinstance(value, dict):
+        return {key: copy_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_json(item) for item in value]
+    return value
 
 
 def parse_user(text: str) -> tuple[int, int | None]:
@@ -42,7 +70,7 @@ def exec_process(config: dict[str, Any], overrides: ExecOverrides) -> dict[str, 
     """runc's `exec ARGS...`: start from the container's process, change what the flags say."""
     if not overrides.args:
         raise errors.UsageError("exec needs --process FILE or the command to run")
-    doc = copy.deepcopy(config.get("process") or {})
+    doc: dict[str, Any] = copy_json(config.get("process") or {})
     doc["args"] = list(overrides.args)
     doc["terminal"] = overrides.tty
     doc.pop("consoleSize", None)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 from ociruntime import errors
 from ociruntime.spec.model import Spec, parse_config
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def read_json(path: str, *, what: str = "config.json") -> dict[str, Any]:

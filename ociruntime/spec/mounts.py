@@ -7,9 +7,8 @@ mount(8) and runc accept.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ociruntime import abi as F
+from ociruntime.values import Value
 
 # option → (flags to clear, flags to set)
 FLAG_OPTIONS: dict[str, tuple[int, int]] = {
@@ -106,20 +105,37 @@ BIND_REMOUNT_FLAGS = (
 )
 
 
-@dataclass(frozen=True)
-class MountPlan:
+class MountPlan(Value):
     """One config.json mount, resolved to syscall arguments (destination still relative to the rootfs)."""
 
-    destination: str
-    source: str | None
-    fstype: str | None
-    flags: int
-    data: str
-    propagation: tuple[int, ...]
-    recursive_set: int = 0
-    recursive_clear: int = 0
-    idmap: str | None = None  # "idmap" or "ridmap"
-    tmpcopyup: bool = False
+    __slots__ = (
+        "destination", "source", "fstype", "flags", "data", "propagation", "recursive_set", "recursive_clear",
+        "idmap", "tmpcopyup",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        destination: str,
+        source: str | None,
+        fstype: str | None,
+        flags: int,
+        data: str,
+        propagation: tuple[int, ...],
+        recursive_set: int = 0,
+        recursive_clear: int = 0,
+        idmap: str | None = None,
+        tmpcopyup: bool = False,
+    ) -> None:
+        self.destination = destination
+        self.source = source
+        self.fstype = fstype
+        self.flags = flags
+        self.data = data
+        self.propagation = propagation
+        self.recursive_set = recursive_set
+        self.recursive_clear = recursive_clear
+        self.idmap = idmap  # "idmap" or "ridmap"
+        self.tmpcopyup = tmpcopyup
 
     @property
     def is_bind(self) -> bool:
@@ -173,6 +189,11 @@ def recursive_attributes(options: tuple[str, ...] | list[str]) -> tuple[int, int
             if bit & F.MOUNT_ATTR__ATIME == bit:
                 attr_clear |= F.MOUNT_ATTR__ATIME
     return attr_set, attr_clear
+
+
+def is_idmapped(options: tuple[str, ...]) -> bool:
+    """Whether a mount asks for an idmapped tree (ociruntime.linux.idmap is imported only then)."""
+    return any(option in IDMAP_OPTIONS for option in options)
 
 
 def plan_mount(destination: str, fstype: str | None, source: str | None, options: tuple[str, ...]) -> MountPlan:

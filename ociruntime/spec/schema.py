@@ -18,12 +18,14 @@ import functools
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
 
 from ociruntime.errors import ConfigInvalid
 
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Any
+
     from jsonschema.exceptions import ValidationError
     from jsonschema.protocols import Validator
 
@@ -38,8 +40,9 @@ RESOURCES_POINTER = "defs-linux.json#/$defs/Resources"
 
 MAX_REASON_CHARS = 300
 MAX_INSTANCE_REPR_CHARS = 60
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_REQUIRED_MESSAGE = re.compile(r"^(?P<name>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\") is a required property$")
+# Patterns for wording errors, compiled (and cached by `re`) only when there is an error to word.
+_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_REQUIRED_MESSAGE = r"^(?P<name>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\") is a required property$"
 
 
 def specs_dir() -> str:
@@ -178,7 +181,7 @@ def format_path(parts: Sequence[object]) -> str:
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif _IDENTIFIER.match(str(part)):
+        elif re.match(_IDENTIFIER, str(part)):
             out += f".{part}" if out else str(part)
         else:
             out += f"[{json.dumps(str(part))}]"
@@ -186,7 +189,7 @@ def format_path(parts: Sequence[object]) -> str:
 
 
 def _missing_property(error: ValidationError) -> str | None:
-    match = _REQUIRED_MESSAGE.match(error.message)
+    match = re.match(_REQUIRED_MESSAGE, error.message)
     if match is None:
         return None
     required: Any = error.validator_value

@@ -16,11 +16,14 @@ Rule shapes follow runc (libcontainer/seccomp/seccomp_linux.go):
 from __future__ import annotations
 
 import errno
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from ociruntime.errors import ConfigInvalid
+from ociruntime.values import Value
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 # <linux/seccomp.h> SECCOMP_RET_* (libseccomp's SCMP_ACT_* have the same values); the low 16 bits of
 # ERRNO and TRACE carry the errno / the tracer's message.
@@ -105,31 +108,45 @@ NOTIFY_FORBIDDEN = frozenset({"sendmsg"})
 OPTIMIZE_ABOVE = 32
 
 
-@dataclass(frozen=True)
-class Condition:
-    index: int
-    op: int
-    value: int
-    value_two: int = 0
+class Condition(Value):
+    __slots__ = ("index", "op", "value", "value_two")
+
+    def __init__(self, index: int, op: int, value: int, value_two: int = 0) -> None:
+        self.index = index
+        self.op = op
+        self.value = value
+        self.value_two = value_two
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(Value):
     """One libseccomp rule: `action` when syscall `name` is made and every condition holds."""
 
-    name: str
-    action: int
-    conditions: tuple[Condition, ...] = ()
+    __slots__ = ("name", "action", "conditions")
+
+    def __init__(self, name: str, action: int, conditions: tuple[Condition, ...] = ()) -> None:
+        self.name = name
+        self.action = action
+        self.conditions = conditions
 
 
-@dataclass(frozen=True)
-class SeccompPlan:
-    default_action: int
-    architectures: tuple[int, ...]
-    flags: int
-    rules: tuple[Rule, ...]
-    listener_path: str | None = None
-    listener_metadata: str | None = None
+class SeccompPlan(Value):
+    __slots__ = ("default_action", "architectures", "flags", "rules", "listener_path", "listener_metadata")
+
+    def __init__(
+        self,
+        default_action: int,
+        architectures: tuple[int, ...],
+        flags: int,
+        rules: tuple[Rule, ...],
+        listener_path: str | None = None,
+        listener_metadata: str | None = None,
+    ) -> None:
+        self.default_action = default_action
+        self.architectures = architectures
+        self.flags = flags
+        self.rules = rules
+        self.listener_path = listener_path
+        self.listener_metadata = listener_metadata
 
     @property
     def actions(self) -> frozenset[int]:

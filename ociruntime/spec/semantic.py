@@ -14,12 +14,17 @@ sysctl namespace ownership) belong to later stages.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from ociruntime.errors import ConfigInvalid
 
-Config = Mapping[str, Any]
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
+
+    Config = Mapping[str, Any]
+    Check = Callable[[Config], None]
 
 # Seccomp actions that carry an errno (config-linux.md: for the others the runtime MUST fail).
 ERRNO_ACTIONS = frozenset({"SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"})
@@ -334,8 +339,6 @@ def check_seccomp(config: Config) -> None:
 
 
 # --- driver -------------------------------------------------------------------------------------
-
-Check = Callable[[Config], None]
 
 
 def config_checks(*, rootless: bool = False) -> tuple[Check, ...]:

@@ -15,10 +15,12 @@ Keys are written in either the dotted form (`net.ipv4.ip_forward`) or the path f
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-
 from ociruntime.errors import ConfigInvalid
+from ociruntime.values import Value
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
 
 IPC_PREFIXES = ("kernel.msg", "kernel.shm", "fs.mqueue.")
 IPC_KEYS = frozenset({"kernel.sem", "kernel.sem_next_id"})
@@ -26,12 +28,14 @@ UTS_KEYS = frozenset({"kernel.hostname", "kernel.domainname"})
 NET_PREFIX = "net."
 
 
-@dataclass(frozen=True)
-class SysctlWrite:
-    key: str  # as given in config.json
-    path: str  # relative to /proc/sys
-    value: str
-    namespace: str
+class SysctlWrite(Value):
+    __slots__ = ("key", "path", "value", "namespace")
+
+    def __init__(self, key: str, path: str, value: str, namespace: str) -> None:
+        self.key = key  # as given in config.json
+        self.path = path  # relative to /proc/sys
+        self.value = value
+        self.namespace = namespace
 
     @property
     def field(self) -> str:

@@ -6,9 +6,8 @@ this runtime supports (x86_64, aarch64) except where noted.
 
 from __future__ import annotations
 
-import signal
-
 from ociruntime import abi
+from ociruntime.signals import SIGNALS, SIGRTMAX, SIGRTMIN
 
 # runtime-spec namespace type → (CLONE_* flag, /proc/<pid>/ns/ file name)
 NAMESPACES: dict[str, tuple[int, str]] = {
@@ -36,7 +35,7 @@ def parse_signal(text: str) -> int:
     if value.isdigit():
         number = int(value)
         # 0 sends nothing but tells whether init is alive: engines probe with it, as with runc.
-        if not 0 <= number <= signal.SIGRTMAX:
+        if not 0 <= number <= SIGRTMAX:
             raise ValueError(f"invalid signal number: {value}")
         return number
     name = value.upper()
@@ -46,21 +45,21 @@ def parse_signal(text: str) -> int:
     if rt is not None:
         return rt
     try:
-        return int(signal.Signals[name])
+        return SIGNALS[name]
     except KeyError:
         raise ValueError(f"unknown signal {text!r}") from None
 
 
 def _parse_realtime(name: str) -> int | None:
     """SIGRTMIN+3 and SIGRTMAX-2 forms."""
-    for base_name, base, sign in (("SIGRTMIN", signal.SIGRTMIN, 1), ("SIGRTMAX", signal.SIGRTMAX, -1)):
+    for base_name, base, sign in (("SIGRTMIN", SIGRTMIN, 1), ("SIGRTMAX", SIGRTMAX, -1)):
         if name == base_name:
-            return int(base)
+            return base
         for op in ("+", "-"):
             prefix = base_name + op
             if name.startswith(prefix) and name[len(prefix) :].isdigit():
                 offset = int(name[len(prefix) :]) * (1 if op == "+" else -1)
-                number = int(base) + offset
-                if sign * offset >= 0 and signal.SIGRTMIN <= number <= signal.SIGRTMAX:
+                number = base + offset
+                if sign * offset >= 0 and SIGRTMIN <= number <= SIGRTMAX:
                     return number
     return None

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ociruntime.state.store import STATE_FILE
 from tests.conftest import processes_mentioning  # one definition for every ring
 
 REPO = Path(__file__).resolve().parents[2]
@@ -318,7 +319,8 @@ class Engine:
 
     def runtime_state_dirs(self) -> set[str]:
         """Container state directories of ociruntime for this engine (compare before and after)."""
-        return {str(p.parent) for root in self.runtime_roots() if root.exists() for p in root.rglob("state.json")}
+        found = (p for root in self.runtime_roots() if root.exists() for p in root.rglob(STATE_FILE))
+        return {str(p.parent) for p in found}
 
     def kill_stuck_runtime(self) -> None:
         """Kill ociruntime processes of this engine's containers (after a hang), so the engine unwinds."""

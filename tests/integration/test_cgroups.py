@@ -6,6 +6,7 @@ checks the effect from inside the container: fork refused, OOM kill, device deni
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from ociruntime.cgroups.hierarchy import read_layout
+from ociruntime.state.store import STATE_FILE
 from tests.conftest import Bundle, BundleFactory, Runtime, cgroup_dirs, new_id
 
 pytestmark = pytest.mark.root
@@ -316,7 +318,7 @@ def test_update_running_container(runtime: Runtime, make_bundle: BundleFactory, 
     runtime.ok("update", "--resources", "-", cid, input=b'{"memory": {"limit": 50000000, "swap": 60000000}}')
     memory_file = ("", "memory.max") if V2 else ("memory", "memory.limit_in_bytes")
     assert int(read(bundle, *memory_file)) == 50000000 // 4096 * 4096
-    stored = json.loads((runtime.root / cid / "state.json").read_text())["config"]["linux"]["resources"]
+    stored = marshal.loads((runtime.root / cid / STATE_FILE).read_bytes())["config"]["linux"]["resources"]
     assert stored["memory"] == {"limit": 50000000, "swap": 60000000}
     assert stored["pids"] == {"limit": 9} and stored["cpu"]["quota"] == 20000
     # a limit below current usage with checkBeforeUpdate is refused, and nothing changes

@@ -178,17 +178,19 @@ def test_list_formats(runtime: Runtime, make_bundle: BundleFactory, no_trace: No
 
 def test_stopped_state_survives_pid_reuse_check(runtime: Runtime, make_bundle: BundleFactory, no_trace: None) -> None:
     """A state whose init start time no longer matches is stopped, whatever now runs at that pid."""
-    import json
+    import marshal
+
+    from ociruntime.state.store import STATE_FILE
 
     bundle = make_bundle(["sleep", "100"])
     cid = new_id()
     runtime.ok("run", "-d", "-b", str(bundle.path), cid, stdin=open(os.devnull))
-    state_file = runtime.root / cid / "state.json"
-    record = json.loads(state_file.read_text())
+    state_file = runtime.root / cid / STATE_FILE
+    record = marshal.loads(state_file.read_bytes())
     record["init_start_time"] += 1  # as if the pid now belonged to a newer process
-    state_file.write_text(json.dumps(record))
+    state_file.write_bytes(marshal.dumps(record))
     assert runtime.state(cid)["status"] == "stopped"
     assert runtime("kill", cid, "KILL").stderr.strip().endswith("container not running")
     record["init_start_time"] -= 1
-    state_file.write_text(json.dumps(record))
+    state_file.write_bytes(marshal.dumps(record))
     runtime.ok("delete", "-f", cid)

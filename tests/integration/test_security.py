@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from ociruntime.state.store import STATE_FILE
 from tests.conftest import BundleFactory, Runtime, new_id
 
 pytestmark = pytest.mark.root
@@ -188,7 +189,7 @@ def test_state_files_are_private(runtime: Runtime, make_bundle: BundleFactory, n
         assert stat.S_IMODE(runtime.root.stat().st_mode) & 0o077 == 0
         assert stat.S_IMODE((runtime.root / cid).stat().st_mode) & 0o022 == 0
         assert all(mode & 0o077 == 0 for mode in modes.values()), modes
-        assert "state.json" in modes
+        assert STATE_FILE in modes
     finally:
         runtime("delete", "--force", cid)
 
@@ -201,7 +202,7 @@ def test_other_user_cannot_drive_roots_container(
     cid = new_id()
     runtime.ok("create", "-b", str(bundle.path), cid)
     try:
-        before = (runtime.root / cid / "state.json").read_bytes()
+        before = (runtime.root / cid / STATE_FILE).read_bytes()
         pid = runtime.state(cid)["pid"]
         setpriv = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--inh-caps=-all"]
         for args in (["state", cid], ["kill", cid, "KILL"], ["start", cid], ["delete", "--force", cid], ["list"]):
@@ -216,7 +217,7 @@ def test_other_user_cannot_drive_roots_container(
                 assert cid not in result.stdout
                 continue
             assert result.returncode != 0, (args, result.stdout)
-        assert (runtime.root / cid / "state.json").read_bytes() == before
+        assert (runtime.root / cid / STATE_FILE).read_bytes() == before
         assert runtime.state(cid)["status"] == "created"
         assert Path(f"/proc/{pid}").exists()
     finally:

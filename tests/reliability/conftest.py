@@ -13,6 +13,7 @@ At the end of the session the figures (scenarios, faults injected, inputs fuzzed
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from ociruntime.state.store import LEGACY_STATE_FILE, STATE_FILE
 from tests.conftest import Bundle, Runtime, cgroup_dirs, processes_mentioning
 
 FIGURES: Counter[str] = Counter()
@@ -62,8 +64,29 @@ def assert_clean_exit(result: Any, *, allowed: tuple[int, ...] = (0, 1)) -> None
 
 
 def read_state_file(runtime: Runtime, container_id: str) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads((runtime.root / container_id / "state.json").read_text())
+    """The container's record as the runtime stores it (state.marshal: a dict of plain values)."""
+    doc = marshal.loads((runtime.root / container_id / STATE_FILE).read_bytes())
+    assert isinstance(doc, dict), doc
     return doc
+
+
+def write_state_file(runtime: Runtime, container_id: str, content: object, *, legacy: bool = False) -> None:
+    """Replace the container's state file by `content`: bytes as they are, anything else encoded.
+
+    legacy: as an earlier version stored it (state.json, JSON text) instead of state.marshal.
+    Only one of the two files is left, as the runtime itself leaves it.
+    """
+    directory = runtime.root / container_id
+    name, other, encode = (
+        (LEGACY_STATE_FILE, STATE_FILE, encode_legacy) if legacy else (STATE_FILE, LEGACY_STATE_FILE, marshal.dumps)
+    )
+    (directory / name).write_bytes(content if isinstance(content, bytes) else encode(content))
+    (directory / other).unlink(missing_ok=True)
+
+
+def encode_legacy(doc: object) -> bytes:
+    """JSON as earlier versions wrote state.json (compact separators)."""
+    return json.dumps(doc, separators=(",", ":")).encode()
 
 
 def process_alive(pid: int) -> bool:

@@ -1,6 +1,6 @@
 """Concurrency: a storm of mixed commands (state, kill, pause/resume, exec, delete, list) run in parallel
 as separate runtime processes, against one container and against many. Meanwhile a reader parses every
-state.json over and over. No corrupted state file, no lost container, no deadlock (every command has a
+state file over and over. No corrupted state file, no lost container, no deadlock (every command has a
 timeout), and every command ends with success or one clear error line.
 """
 
@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from ociruntime.state.store import STATE_FILE, Record
 from tests.conftest import Bundle, BundleFactory, Runtime, new_id
 from tests.reliability.conftest import RUNTIME_ERROR, assert_no_trace, env_int, wait_status
 
@@ -45,7 +46,7 @@ def mixed_commands(ids: list[str], n: int, seed: int) -> list[Command]:
 
 
 class Storm:
-    """Runs commands in parallel; classifies each outcome; a reader thread parses every state.json."""
+    """Runs commands in parallel; classifies each outcome; a reader thread parses every state file."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -89,14 +90,14 @@ class Storm:
         def reader() -> None:
             deadline = time.monotonic() + 10 * COMMAND_TIMEOUT
             while not stop.is_set() and time.monotonic() < deadline:
-                for path in self.runtime.root.glob("*/state.json"):
+                for path in self.runtime.root.glob(f"*/{STATE_FILE}"):
                     try:
-                        text = path.read_text()
+                        data = path.read_bytes()
                     except FileNotFoundError:
                         continue  # deleted meanwhile
                     try:
-                        json.loads(text)
-                    except ValueError as e:
+                        Record.from_bytes(data)
+                    except (ValueError, EOFError, KeyError, TypeError) as e:
                         self.problems.append(f"{path}: corrupt state file: {e}")
                     self.state_reads += 1
                 time.sleep(0.005)
@@ -138,7 +139,7 @@ def test_storm_against_one_container(
     storm.run(mixed_commands(ids, STORM, seed=1), resume=ids)
     count("concurrent commands", STORM)
     settle_and_check_running(runtime, ids)
-    print(dict(storm.outcomes), "state.json reads:", storm.state_reads)
+    print(dict(storm.outcomes), "state file reads:", storm.state_reads)
     for cid, bundle in containers.items():
         runtime.ok("delete", "--force", cid)
         assert_no_trace(runtime, bundle, cid)
@@ -156,7 +157,7 @@ def test_storm_against_many_containers(
     storm = Storm(runtime)
     storm.run(commands, resume=survivors)
     count("concurrent commands", len(commands))
-    print(dict(storm.outcomes), "state.json reads:", storm.state_reads)
+    print(dict(storm.outcomes), "state file reads:", storm.state_reads)
     for cid in victims:
         assert runtime("state", cid).stderr == "ociruntime: container does not exist\n"
         assert_no_trace(runtime, containers[cid], cid)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from ociruntime.state.store import STATE_FILE
 from tests.conftest import REPO, Bundle, BundleFactory, Runtime, new_id
 from tests.reliability.conftest import (
     assert_clean_exit,
@@ -155,7 +156,7 @@ def _check_still_usable(runtime: Runtime, cid: str, scenario: Scenario, devnull:
 
 def _delete_and_check(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     pids = set(cgroup_pids(bundle))
-    if (runtime.root / cid / "state.json").exists():
+    if (runtime.root / cid / STATE_FILE).exists():
         pid = read_state_file(runtime, cid).get("pid", 0)
         if pid:
             pids.add(pid)

@@ -1,12 +1,13 @@
 """Recovery: the world changed behind the runtime's back. Init killed from the host, a recorded pid
-reused by another process, a state directory written by an older version (fields missing, an unknown
-"version", a corrupt file, a directory with no state.json): `state`, `list` and `delete` still behave,
-with a true answer or one clear error line, never a traceback, and never a signal to a stranger.
+reused by another process, a state directory written by an older version (its state.json, fields
+missing, an unknown "version", a corrupt file, a directory with no state file): `state`, `list` and
+`delete` still behave, with a true answer or one clear error line, never a traceback, and never a
+signal to a stranger.
 """
 
 from __future__ import annotations
 
-import json
+import marshal
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
@@ -14,14 +15,18 @@ from typing import Any
 
 import pytest
 
+from ociruntime.state.store import LEGACY_STATE_FILE, STATE_FILE
 from tests.conftest import Bundle, BundleFactory, Runtime, new_id
 from tests.reliability.conftest import (
     assert_clean_exit,
     assert_no_trace,
+    encode_legacy,
     kill_quietly,
     process_alive,
     read_state_file,
+    wait_status,
     wait_until,
+    write_state_file,
 )
 
 pytestmark = [pytest.mark.root, pytest.mark.reliability]
@@ -34,10 +39,6 @@ def container(runtime: Runtime, make_bundle: BundleFactory, no_trace: None) -> I
     runtime.ok("run", "-d", "-b", str(bundle.path), cid, stdin=subprocess.DEVNULL)
     yield cid, bundle
     runtime("delete", "--force", cid)
-
-
-def write_state_file(runtime: Runtime, cid: str, doc: Any) -> None:
-    (runtime.root / cid / "state.json").write_text(doc if isinstance(doc, str) else json.dumps(doc))
 
 
 def test_init_killed_behind_our_back(runtime: Runtime, container: tuple[str, Bundle]) -> None:
@@ -90,21 +91,25 @@ def test_start_time_differs(runtime: Runtime, container: tuple[str, Bundle]) -> 
     assert_no_trace(runtime, bundle, cid, (pid,))
 
 
-OLD_FORMATS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "version 0": lambda d: {**d, "version": 0},
-    "unknown future version": lambda d: {**d, "version": 99, "new_field": {"x": 1}},
-    "no cgroup_created": lambda d: {k: v for k, v in d.items() if k != "cgroup_created"},
-    "no config": lambda d: {k: v for k, v in d.items() if k != "config"},
-    "no creator fields": lambda d: {k: v for k, v in d.items() if not k.startswith("creator")},
-    "no phase": lambda d: {k: v for k, v in d.items() if k != "phase"},
-    "unknown phase": lambda d: {**d, "phase": "checkpointed"},
-    "pid as string": lambda d: {**d, "pid": str(d["pid"])},
-    "cgroup_paths a list": lambda d: {**d, "cgroup_paths": list(d["cgroup_paths"].values())},
-    "annotations null": lambda d: {**d, "annotations": None},
-    "truncated file": lambda d: json.dumps(d)[:40],
-    "empty file": lambda d: "",
-    "not an object": lambda d: [d],
+Encoder = Callable[[object], bytes]
+# Each variant turns the container's record into a file's bytes, with the encoder of the format under
+# test: state.marshal (this version) or state.json (what earlier versions wrote).
+OLD_FORMATS: dict[str, Callable[[dict[str, Any], Encoder], bytes]] = {
+    "version 0": lambda d, enc: enc({**d, "version": 0}),
+    "unknown future version": lambda d, enc: enc({**d, "version": 99, "new_field": {"x": 1}}),
+    "no cgroup_created": lambda d, enc: enc({k: v for k, v in d.items() if k != "cgroup_created"}),
+    "no config": lambda d, enc: enc({k: v for k, v in d.items() if k != "config"}),
+    "no creator fields": lambda d, enc: enc({k: v for k, v in d.items() if not k.startswith("creator")}),
+    "no phase": lambda d, enc: enc({k: v for k, v in d.items() if k != "phase"}),
+    "unknown phase": lambda d, enc: enc({**d, "phase": "checkpointed"}),
+    "pid as string": lambda d, enc: enc({**d, "pid": str(d["pid"])}),
+    "cgroup_paths a list": lambda d, enc: enc({**d, "cgroup_paths": list(d["cgroup_paths"].values())}),
+    "annotations null": lambda d, enc: enc({**d, "annotations": None}),
+    "truncated file": lambda d, enc: enc(d)[:40],
+    "empty file": lambda d, enc: b"",
+    "not an object": lambda d, enc: enc([d]),
 }
+FORMATS: dict[str, Encoder] = {STATE_FILE: marshal.dumps, LEGACY_STATE_FILE: encode_legacy}
 # Formats the runtime cannot make sense of: a clear error is right, and then `delete --force` must still
 # get rid of the directory, or the id is stuck for ever.
 BUGS: dict[str, str] = {}  # every format recovers now; a new bug goes here with its reason
@@ -116,14 +121,16 @@ def _variants() -> list[object]:
     ]
 
 
+@pytest.mark.parametrize("file_name", FORMATS)
 @pytest.mark.parametrize("variant", _variants())
 def test_state_from_older_version(
-    variant: str, runtime: Runtime, container: tuple[str, Bundle], count: Callable[[str, int], None]
+    variant: str, file_name: str, runtime: Runtime, container: tuple[str, Bundle], count: Callable[[str, int], None]
 ) -> None:
     cid, bundle = container
     pid = runtime.state(cid)["pid"]
     original = read_state_file(runtime, cid)
-    write_state_file(runtime, cid, OLD_FORMATS[variant](original))
+    content = OLD_FORMATS[variant](original, FORMATS[file_name])
+    write_state_file(runtime, cid, content, legacy=file_name == LEGACY_STATE_FILE)
     count("old state formats", 1)
     try:
         for args in (("state", cid), ("list",), ("list", "--format", "json"), ("kill", cid, "0")):
@@ -140,8 +147,40 @@ def test_state_from_older_version(
             write_state_file(runtime, cid, original)
 
 
+@pytest.mark.parametrize("status", ["created", "running"])
+def test_container_of_an_earlier_version(
+    status: str, runtime: Runtime, make_bundle: BundleFactory, no_trace: None, count: Callable[[str, int], None]
+) -> None:
+    """An engine upgraded the runtime under a container made by an earlier version, which kept its
+    record in state.json (JSON): every command still works on it, and the first save moves it to
+    state.marshal."""
+    bundle = make_bundle(["sleep", "1000"])
+    cid = new_id()
+    runtime.ok("create", "-b", str(bundle.path), cid, stdin=subprocess.DEVNULL)
+    if status == "running":
+        runtime.ok("start", cid)
+    before = runtime.ok("state", cid).stdout
+    pid = runtime.state(cid)["pid"]
+    write_state_file(runtime, cid, read_state_file(runtime, cid), legacy=True)
+    count("old state formats", 1)
+    directory = runtime.root / cid
+    assert (directory / LEGACY_STATE_FILE).exists() and not (directory / STATE_FILE).exists()
+    assert runtime.ok("state", cid).stdout == before  # the very same document
+    assert runtime.ok("list", "-q").stdout == cid + "\n"
+    runtime.ok("kill", cid, "0")
+    if status == "created":
+        runtime.ok("start", cid)  # writes the record again: in the new format, the old file gone
+        assert not (directory / LEGACY_STATE_FILE).exists()
+        assert read_state_file(runtime, cid)["phase"] == "running"
+        assert runtime.state(cid)["status"] == "running"
+    runtime.ok("kill", cid, "KILL")
+    wait_status(runtime, cid, "stopped")
+    runtime.ok("delete", cid)
+    assert_no_trace(runtime, bundle, cid, (pid,))
+
+
 def test_state_dir_without_state_file(runtime: Runtime, make_bundle: BundleFactory) -> None:
-    """A directory with no state.json (a create killed right after claiming the id): `list` skips it,
+    """A directory with no state file (a create killed right after claiming the id): `list` skips it,
     `state` says the container does not exist, and `delete --force` must remove it."""
     (runtime.root / "orphan").mkdir(parents=True)
     assert runtime("state", "orphan").stderr == "ociruntime: container does not exist\n"

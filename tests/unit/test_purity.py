@@ -16,6 +16,7 @@ PACKAGE = REPO / "ociruntime"
 PURE_MODULES = sorted(
     ["ociruntime.spec." + p.stem for p in (PACKAGE / "spec").glob("*.py") if p.stem != "__init__"]
     + ["ociruntime.spec", "ociruntime.state.status", "ociruntime.abi"]
+    + ["ociruntime.signals", "ociruntime.jsonwriter", "ociruntime.values"]
 )
 FORBIDDEN = (
     "ociruntime.linux.libc",

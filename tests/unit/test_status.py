@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ociruntime.linux.procfs import ProcStat
-from ociruntime.state.status import Phase, Status, derive_status, is_same_process
+from ociruntime.state.status import Phase, Status, derive_status, is_same_process, parse_phase
 
 INIT_START = 1000
 CREATOR_START = 500
@@ -113,7 +113,7 @@ def test_frozen_but_dead_is_stopped() -> None:
     assert status is Status.STOPPED
 
 
-# --- helpers and enums -----------------------------------------------------------------------------
+# --- helpers and constants --------------------------------------------------------------------------
 
 
 def test_is_same_process() -> None:
@@ -135,7 +135,22 @@ def test_proc_stat_is_zombie() -> None:
 
 
 def test_status_values() -> None:
-    assert [s.value for s in Status] == ["creating", "created", "running", "paused", "stopped"]
-    assert [p.value for p in Phase] == ["creating", "created", "running"]
-    assert Status("paused") is Status.PAUSED
-    assert str(Status.RUNNING) == "running"
+    assert Status.ALL == ("creating", "created", "running", "paused", "stopped")
+    assert (Status.CREATING, Status.CREATED, Status.RUNNING) == ("creating", "created", "running")
+    assert (Status.PAUSED, Status.STOPPED) == ("paused", "stopped")
+    assert Phase.ALL == ("creating", "created", "running") == (Phase.CREATING, Phase.CREATED, Phase.RUNNING)
+
+
+@pytest.mark.parametrize("value", ["creating", "created", "running"])
+def test_parse_phase_gives_the_constant(value: str) -> None:
+    # A phase read from a file is a new str object: parse_phase returns the module's own constant.
+    fresh = "".join(value)
+    phase = parse_phase(fresh)
+    assert phase == value
+    assert phase is getattr(Phase, value.upper())
+
+
+@pytest.mark.parametrize("value", ["paused", "stopped", "checkpointed", "", "RUNNING", None, 1, ["running"]])
+def test_parse_phase_rejects_unknown(value: object) -> None:
+    with pytest.raises(ValueError, match=r"is not a valid Phase$"):
+        parse_phase(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import marshal
 import os
 import re
 import stat
@@ -16,7 +17,9 @@ from ociruntime import errors
 from ociruntime.state import store as store_mod
 from ociruntime.state.status import Phase, Status
 from ociruntime.state.store import (
+    CLEANUP_FILE,
     FIFO_NAME,
+    LEGACY_STATE_FILE,
     STATE_FILE,
     Observed,
     Record,
@@ -81,7 +84,7 @@ def test_path_checks_id(store: Store) -> None:
     with pytest.raises(errors.InvalidContainerId):
         store.path("../escape")
     assert store.path("c1") == os.path.join(store.root, "c1")
-    assert store.path("c1", STATE_FILE) == os.path.join(store.root, "c1", "state.json")
+    assert store.path("c1", STATE_FILE) == os.path.join(store.root, "c1", "state.marshal")
     assert store.fifo_path("c1") == os.path.join(store.root, "c1", "exec.fifo")
 
 
@@ -134,9 +137,30 @@ def test_make_fifos(store: Store) -> None:
 def test_remove(store: Store) -> None:
     store.make_container_dir("c1")
     store.save(record())
+    store.make_fifos("c1")
+    store.save_cleanup("c1", {"": "/sys/fs/cgroup/x"}, ["/sys/fs/cgroup/x"])
     store.remove("c1")
     assert os.listdir(store.root) == []
     store.remove("c1")  # idempotent
+
+
+def test_remove_takes_unexpected_entries_too(store: Store) -> None:
+    """The runtime only writes files there; whatever else appeared must not keep the id taken."""
+    directory = store.make_container_dir("c1")
+    store.save(record())
+    os.makedirs(os.path.join(directory, "stray", "deeper"))
+    Path(directory, "stray", "deeper", "file").write_text("x")
+    os.symlink("/nonexistent", os.path.join(directory, "dangling"))
+    os.symlink(store.root, os.path.join(directory, "to-root"))  # followed by nothing: only unlinked
+    store.remove("c1")
+    assert os.listdir(store.root) == []
+
+
+def test_remove_when_id_is_a_file(store: Store) -> None:
+    os.makedirs(store.root)
+    Path(store.root, "c1").write_text("")
+    store.remove("c1")  # not a container directory: left alone, no error
+    assert os.listdir(store.root) == ["c1"]
 
 
 # --- Record --------------------------------------------------------------------------------------
@@ -154,14 +178,35 @@ def test_record_round_trip() -> None:
         cgroup_created=["/sys/fs/cgroup/x"],
         config={"ociVersion": "1.3.0", "process": {"args": ["sh"]}},
     )
-    text = rec.to_json()
-    back = Record.from_json(text)
+    data = rec.to_bytes()
+    back = Record.from_bytes(data)
     assert back == rec
     assert back.phase is Phase.RUNNING
-    doc = json.loads(text)
+    doc = marshal.loads(data)
     assert doc["phase"] == "running"
     assert doc["version"] == 1
-    assert "\n" not in text
+    assert list(doc) == list(Record.FIELDS)
+
+
+def test_record_is_written_in_marshal_version_4(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Version 4 (Python 3.4+) is pinned, not the running Python's newest: another Python (an upgrade
+    under running containers) must read the files alike."""
+    versions: list[int] = []
+    real_dumps = marshal.dumps
+
+    def dumps(value: object, version: int) -> bytes:
+        versions.append(version)
+        return real_dumps(value, version)
+
+    monkeypatch.setattr(store_mod.marshal, "dumps", dumps)
+    record().to_bytes()
+    assert versions == [4]
+
+
+def test_record_from_legacy_json() -> None:
+    rec = record(pid=42, cgroup_paths={"": "/sys/fs/cgroup/x"}, cgroup_created=["/sys/fs/cgroup/x"])
+    doc = marshal.loads(rec.to_bytes())
+    assert Record.from_legacy_json(json.dumps(doc, separators=(",", ":")).encode()) == rec
 
 
 def test_record_defaults() -> None:
@@ -172,9 +217,17 @@ def test_record_defaults() -> None:
 
 
 def test_record_ignores_unknown_fields() -> None:
-    doc = json.loads(record().to_json())
+    doc = marshal.loads(record().to_bytes())
     doc["from_a_newer_version"] = True
-    assert Record.from_json(json.dumps(doc)) == record()
+    assert Record.from_bytes(marshal.dumps(doc)) == record()
+    assert Record.from_legacy_json(json.dumps(doc).encode()) == record()
+
+
+def test_record_phase_is_the_constant() -> None:
+    """Status derivation compares phases; a loaded phase is the module's own constant, checked."""
+    doc = marshal.loads(record(phase=Phase.CREATING).to_bytes())
+    doc["phase"] = "".join(["creat", "ing"])  # a fresh str object, as a file gives
+    assert Record.from_bytes(marshal.dumps(doc)).phase is Phase.CREATING
 
 
 # --- save / load -----------------------------------------------------------------------------------
@@ -209,7 +262,7 @@ def test_save_failure_keeps_old_state_and_no_temp(store: Store, monkeypatch: pyt
     with pytest.raises(errors.StateError) as info:
         store.save(record(pid=2))
     monkeypatch.undo()
-    assert str(info.value) == f"{directory}: cannot write state.json: No space left on device"
+    assert str(info.value) == f"{directory}: cannot write state.marshal: No space left on device"
     assert os.listdir(directory) == [STATE_FILE]
     assert store.load("c1").pid == 1
 
@@ -244,31 +297,154 @@ def test_load_invalid_id(store: Store) -> None:
         store.load("../etc")
 
 
+GOOD = {"id": "c1", "bundle": "b", "rootfs": "r", "created": "t", "owner": "", "phase": "created"}
+CORRUPT_RECORDS: dict[str, bytes] = {
+    "empty": b"",
+    "truncated": marshal.dumps(GOOD)[:20],
+    "not marshal": b"not marshal",
+    "a JSON text": json.dumps(GOOD).encode(),
+    "fields missing": marshal.dumps({"id": "c1"}),
+    "unknown phase": marshal.dumps({**GOOD, "phase": "bogus"}),
+    "no id": marshal.dumps({k: v for k, v in GOOD.items() if k != "id"}),
+    "pid a str": marshal.dumps({**GOOD, "pid": "1"}),
+    "annotations None": marshal.dumps({**GOOD, "annotations": None}),
+    "a list": marshal.dumps([GOOD]),
+    "None": marshal.dumps(None),
+    "an int": marshal.dumps(3),
+    "bytes": marshal.dumps(b"x"),
+    "a tuple": marshal.dumps(tuple(GOOD.items())),
+}
+
+
+@pytest.mark.parametrize("data", CORRUPT_RECORDS.values(), ids=CORRUPT_RECORDS.keys())
+def test_load_corrupt(store: Store, data: bytes) -> None:
+    directory = store.make_container_dir("c1")
+    Path(directory, STATE_FILE).write_bytes(data)
+    with pytest.raises(errors.StateError) as info:
+        store.load("c1")
+    assert str(info.value).startswith(f"{os.path.join(directory, STATE_FILE)}: corrupt state file: ")
+    assert "\n" not in str(info.value)
+
+
 @pytest.mark.parametrize(
     "text",
     [
         "",
         "{",
         "not json",
+        "\xff\xfe{",
         '{"id": "c1"}',
         '{"id": "c1", "bundle": "b", "rootfs": "r", "created": "t", "owner": "", "phase": "bogus"}',
         '{"bundle": "b", "rootfs": "r", "created": "t", "owner": "", "phase": "created"}',
+        "[]",
+        "null",
+        "3",
     ],
 )
-def test_load_corrupt(store: Store, text: str) -> None:
+def test_load_corrupt_legacy_json(store: Store, text: str) -> None:
     directory = store.make_container_dir("c1")
-    Path(directory, STATE_FILE).write_text(text)
+    Path(directory, LEGACY_STATE_FILE).write_bytes(text.encode("latin-1"))
     with pytest.raises(errors.StateError) as info:
         store.load("c1")
-    assert str(info.value).startswith(f"{os.path.join(directory, STATE_FILE)}: corrupt state file: ")
+    assert str(info.value).startswith(f"{os.path.join(directory, LEGACY_STATE_FILE)}: corrupt state file: ")
 
 
-@pytest.mark.parametrize("text", ["[]", "null", "3"])
-def test_load_corrupt_non_object(store: Store, text: str) -> None:
+# --- state.json of an earlier version --------------------------------------------------------------
+
+
+def write_legacy(store: Store, rec: Record) -> str:
+    """What an earlier version wrote: the same fields, as compact JSON in state.json."""
+    path = store.path(rec.id, LEGACY_STATE_FILE)
+    Path(path).write_text(json.dumps(marshal.loads(rec.to_bytes()), separators=(",", ":")))
+    return path
+
+
+def test_load_legacy_state_json(store: Store) -> None:
+    store.make_container_dir("c1")
+    rec = record(pid=5, phase=Phase.RUNNING, annotations={"a": "b"}, config={"process": {"args": ["sh"]}})
+    write_legacy(store, rec)
+    assert store.load("c1") == rec
+    assert store.load("c1").phase is Phase.RUNNING
+
+
+def test_load_legacy_without_cgroup_created(store: Store) -> None:
+    """Older still: no cgroup_created field; the recorded leaves were always the container's own."""
+    store.make_container_dir("c1")
+    path = write_legacy(store, record(cgroup_paths={"": "/sys/fs/cgroup/x"}))
+    doc = json.loads(Path(path).read_text())
+    del doc["cgroup_created"]
+    Path(path).write_text(json.dumps(doc))
+    assert store.load("c1").cgroup_created == ["/sys/fs/cgroup/x"]
+
+
+def test_save_replaces_legacy_state_json(store: Store) -> None:
     directory = store.make_container_dir("c1")
-    Path(directory, STATE_FILE).write_text(text)
-    with pytest.raises(errors.StateError):
-        store.load("c1")
+    write_legacy(store, record(pid=5, phase=Phase.CREATED))
+    rec = store.load("c1")
+    rec.phase = Phase.RUNNING
+    store.save(rec)
+    assert os.listdir(directory) == [STATE_FILE]
+    assert store.load("c1") == rec
+
+
+def test_new_state_file_wins_over_legacy(store: Store) -> None:
+    store.make_container_dir("c1")
+    store.save(record(pid=7))
+    write_legacy(store, record(pid=5))  # a stale copy (cannot happen through save, which removes it)
+    assert store.load("c1").pid == 7
+
+
+def test_legacy_replaced_while_loading(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `start` of this version converts state.json between our look for state.marshal and our look
+    for state.json: the container still exists, and the new file is read."""
+    store.make_container_dir("c1")
+    write_legacy(store, record(pid=5))
+    real_open = open
+    looked: list[str] = []
+
+    def converting_open(path: str, mode: str = "r") -> object:
+        looked.append(os.path.basename(path))
+        if looked == [STATE_FILE, LEGACY_STATE_FILE]:  # state.marshal was not there; now a save happens
+            store.save(record(pid=6))
+        return real_open(path, mode)
+
+    monkeypatch.setattr("builtins.open", converting_open)
+    assert store.load("c1").pid == 6
+    assert looked == [STATE_FILE, LEGACY_STATE_FILE, STATE_FILE]
+
+
+def test_load_does_not_import_json(store: Store) -> None:
+    """The point of the marshal file: reading a record costs no `import json` (checked in a fresh
+    interpreter, as `state` runs)."""
+    import subprocess
+    import sys
+
+    store.make_container_dir("c1")
+    store.save(record(config={"process": {"args": ["sh"]}}))
+    code = (
+        "import sys; from ociruntime.state.store import Store; "
+        f"print(Store({store.root!r}).load('c1').id, 'json' in sys.modules, 're' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert (result.returncode, result.stdout) == (0, "c1 False False\n"), result.stderr
+
+
+# --- cleanup.json --------------------------------------------------------------------------------
+
+
+def test_cleanup_round_trip(store: Store) -> None:
+    directory = store.make_container_dir("c1")
+    store.save_cleanup("c1", {"": "/sys/fs/cgroup/x"}, ["/sys/fs/cgroup/x"])
+    assert store.load_cleanup("c1") == ({"": "/sys/fs/cgroup/x"}, ["/sys/fs/cgroup/x"])
+    assert stat.S_IMODE(os.stat(os.path.join(directory, CLEANUP_FILE)).st_mode) == 0o600
+
+
+@pytest.mark.parametrize("text", [None, "", "{", "[]", '{"cgroup_paths": [], "cgroup_created": []}'])
+def test_cleanup_unusable_is_empty(store: Store, text: str | None) -> None:
+    directory = store.make_container_dir("c1")
+    if text is not None:
+        Path(directory, CLEANUP_FILE).write_text(text)
+    assert store.load_cleanup("c1") == ({}, [])
 
 
 # --- list_ids --------------------------------------------------------------------------------------
@@ -285,6 +461,7 @@ def test_list_ids_ignores_strays(store: Store) -> None:
     os.mkdir(os.path.join(store.root, ".hidden"))
     os.mkdir(os.path.join(store.root, "-dash"))
     Path(store.root, ".state.json.123").write_text("")
+    Path(store.root, ".state.marshal.123").write_text("")
     os.symlink("/nonexistent", os.path.join(store.root, "dangling"))
     assert store.list_ids() == ["a", "b", "c-3"]
 
@@ -366,7 +543,7 @@ def test_oci_state_stopped_has_pid_zero() -> None:
 @pytest.mark.parametrize("status", [Status.CREATING, Status.CREATED, Status.PAUSED])
 def test_oci_state_other_statuses_keep_pid(status: Status) -> None:
     doc = Observed(record(pid=42), status).oci_state()
-    assert (doc["pid"], doc["status"]) == (42, status.value)
+    assert (doc["pid"], doc["status"]) == (42, status)
 
 
 def test_oci_state_annotations_only_when_present() -> None:
