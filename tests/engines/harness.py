@@ -176,21 +176,36 @@ def _tar_directory(root: Path) -> bytes:
 def run(
     argv: Sequence[str], *, input: bytes | None = None, timeout: float = 60, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run a client command; output through files (a container may keep inherited pipes open)."""
+    """Run a client command; output through files (a container may keep inherited pipes open).
+
+    The wait blocks in waitpid, with a timer thread for the timeout: `subprocess.run(timeout=...)` polls
+    with sleeps growing to 50 ms, which would round every duration bench/engines.py measures up to the
+    next poll.
+    """
     import tempfile
+    import threading
 
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as inp:
         if input is not None:
             inp.write(input)
             inp.seek(0)
-        proc = subprocess.run(
-            list(argv),
-            stdin=inp if input is not None else subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            timeout=timeout,
-            env=env,
+        proc = subprocess.Popen(
+            list(argv), stdin=inp if input is not None else subprocess.DEVNULL, stdout=out, stderr=err, env=env
         )
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            proc.kill()
+
+        watchdog = threading.Timer(timeout, expire)
+        watchdog.start()
+        try:
+            proc.wait()
+        finally:
+            watchdog.cancel()
+        if expired.is_set():
+            raise subprocess.TimeoutExpired(list(argv), timeout)
         out.seek(0)
         err.seek(0)
         return subprocess.CompletedProcess(
