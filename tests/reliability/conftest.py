@@ -16,7 +16,6 @@ import json
 import marshal
 import os
 import re
-import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -130,13 +129,6 @@ def assert_no_trace(runtime: Runtime, bundle: Bundle, container_id: str, pids: t
     assert processes_mentioning(str(runtime.root)) == []
     for pid in pids:
         assert not process_alive(pid), f"process {pid} survived"
-
-
-def kill_quietly(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 @pytest.fixture

@@ -16,12 +16,11 @@ from typing import Any
 import pytest
 
 from ociruntime.state.store import LEGACY_STATE_FILE, STATE_FILE
-from tests.conftest import Bundle, BundleFactory, Runtime, new_id
+from tests.conftest import Bundle, BundleFactory, Runtime, kill_quietly, new_id
 from tests.reliability.conftest import (
     assert_clean_exit,
     assert_no_trace,
     encode_legacy,
-    kill_quietly,
     process_alive,
     read_state_file,
     wait_status,
