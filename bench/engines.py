@@ -24,7 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.engines import harness  # noqa: E402 - needs the repository on sys.path first
+from tests.conftest import remove_cgroup_tree  # noqa: E402 - needs the repository on sys.path first
+from tests.engines import harness  # noqa: E402
 
 RUNTIMES = ("ociruntime", "runc")
 
@@ -78,7 +79,7 @@ def main() -> int:
             finally:
                 engine.stop_engine()
     finally:
-        harness.remove_cgroup_tree(cgroup_parent)
+        remove_cgroup_tree(cgroup_parent)
         for mount in harness.mounts_below(work):
             subprocess.run(["umount", "-l", mount], check=False)
         shutil.rmtree(work, ignore_errors=True)

@@ -131,11 +131,11 @@ def cgroup_mountpoints() -> list[str]:
 def remove_cgroup_tree(relative: str, timeout: float = 5.0) -> list[Path]:
     """Remove `relative` and everything below it (only ever the session's own parent), killing what
     still runs there; a cgroup whose last task is still exiting is busy a little longer, so each is
-    retried until `timeout`. Returns what could not be removed."""
-    deadline = time.monotonic() + timeout
+    retried for up to `timeout` seconds. Returns what could not be removed."""
     left: list[Path] = []
     for top in cgroup_dirs(relative):
         for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
+            deadline = time.monotonic() + timeout
             while True:
                 try:
                     os.rmdir(dirpath)
@@ -146,17 +146,24 @@ def remove_cgroup_tree(relative: str, timeout: float = 5.0) -> list[Path]:
                     if time.monotonic() > deadline:
                         left.append(Path(dirpath))
                         break
-                    for pid in _cgroup_pids(dirpath):
-                        kill_quietly(pid)
+                    _kill_cgroup(Path(dirpath))
                     time.sleep(0.01)
     return left
 
 
-def _cgroup_pids(directory: str) -> list[int]:
+def _kill_cgroup(directory: Path) -> None:
+    """SIGKILL what is in `directory`, thawed first (a paused container's tasks cannot die frozen)."""
     try:
-        return [int(p) for p in Path(directory, "cgroup.procs").read_text().split()]
+        pids = [int(p) for p in (directory / "cgroup.procs").read_text().split()]
     except OSError:
-        return []
+        return
+    if (directory / "freezer.state").exists():
+        try:
+            (directory / "freezer.state").write_text("THAWED")
+        except OSError:
+            pass
+    for pid in pids:
+        kill_quietly(pid)
 
 
 def kill_quietly(pid: int) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import remove_cgroup_tree
 from tests.engines import harness
 
 CGROUP_PARENT = f"/ociruntime-engines-{os.getpid()}"
@@ -47,12 +48,13 @@ def engine_assets() -> Iterator[Assets]:
     archive = harness.build_image_archive(rootfs, work / "busybox.tar")
     binary = harness.ociruntime_binary()
     yield Assets(work, archive, harness.make_trace_wrapper(binary, work / "trace") if TRACE else binary)
-    harness.remove_cgroup_tree(CGROUP_PARENT)
+    left = remove_cgroup_tree(CGROUP_PARENT)
     leftover = harness.mounts_below(work)
     for mount in leftover:
         subprocess.run(["umount", "-l", mount], check=False)
     if not TRACE:
         shutil.rmtree(work, ignore_errors=True)
+    assert not left, f"cgroups left by the engines: {[str(p) for p in left]}"
 
 
 @pytest.fixture(scope="session", params=list(harness.ENGINES))
@@ -65,4 +67,4 @@ def engine(request: pytest.FixtureRequest, engine_assets: Assets) -> Iterator[ha
         yield engine
     finally:
         engine.stop_engine()
-        harness.remove_cgroup_tree(f"{CGROUP_PARENT}/{name}")
+        remove_cgroup_tree(f"{CGROUP_PARENT}/{name}")

@@ -755,43 +755,6 @@ def cgroup_children(parent: str) -> list[str]:
     return sorted(found)
 
 
-def remove_cgroup_tree(parent: str) -> None:
-    """Remove `parent` and everything below it in every hierarchy (only ever our own session's parent)."""
-    for hierarchy in Path("/sys/fs/cgroup").iterdir():
-        top = hierarchy / parent.lstrip("/")
-        if not top.is_dir():
-            continue
-        for directory in sorted((p for p in [top, *top.rglob("*")] if p.is_dir()), key=lambda p: -len(p.parts)):
-            for _ in range(50):
-                try:
-                    directory.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    _kill_cgroup(directory)
-                    time.sleep(0.1)
-
-
-def _kill_cgroup(directory: Path) -> None:
-    procs = directory / "cgroup.procs"
-    try:
-        pids = procs.read_text().split()
-    except OSError:
-        return
-    freezer = directory / "freezer.state"
-    if freezer.exists():
-        try:
-            freezer.write_text("THAWED")
-        except OSError:
-            pass
-    for pid in pids:
-        try:
-            os.kill(int(pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 def kill_processes_mentioning(text: str) -> None:
     for entry in processes_mentioning(text):
         try:
