@@ -57,7 +57,13 @@ def user() -> Iterator[RootlessUser]:
     home = Path(entry.pw_dir)
     (home / "xdg").mkdir(mode=0o700, exist_ok=True)
     os.chown(home / "xdg", entry.pw_uid, entry.pw_gid)
-    yield RootlessUser(USER, entry.pw_uid, entry.pw_gid, home, starts[0])
+    rootless = RootlessUser(USER, entry.pw_uid, entry.pw_gid, home, starts[0])
+    reachable = rootless.run("--version", cwd=home)
+    if reachable.returncode != 0:
+        # Seen with a checkout below a 0700 directory (mktemp -d): one clear failure, not six puzzles.
+        pytest.fail(f"{USER} (uid {entry.pw_uid}) cannot run {runtime_binary()}: the checkout must be "
+                    f"readable by other users: {reachable.stderr.strip()}")
+    yield rootless
     shutil.rmtree(home / "xdg", ignore_errors=True)
 
 
