@@ -24,17 +24,17 @@ def apply(paths: dict[str, str], resources: dict[str, Any] | None, *, with_devic
     writes = planner.plan(resources, version, with_devices=with_devices)
     check_before_update(paths, resources, version)
     execute(paths, writes)
-    if with_devices and version is planner.Version.V2:
+    if with_devices and version == planner.Version.V2:
         _attach_device_program(paths[UNIFIED], (resources or {}).get("devices"))
 
 
-def check_before_update(paths: dict[str, str], resources: dict[str, Any] | None, version: planner.Version) -> None:
+def check_before_update(paths: dict[str, str], resources: dict[str, Any] | None, version: int) -> None:
     """memory.checkBeforeUpdate: refuse a limit below what the cgroup uses now (instead of reclaim or OOM)."""
     memory = (resources or {}).get("memory") or {}
     limit = int(memory.get("limit") or 0)
     if not memory.get("checkBeforeUpdate") or limit <= 0:
         return
-    v2 = version is planner.Version.V2
+    v2 = version == planner.Version.V2
     directory = paths.get(UNIFIED) if v2 else controller_dir(paths, "memory")
     name = "memory.current" if v2 else "memory.usage_in_bytes"
     if directory is None:

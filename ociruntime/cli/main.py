@@ -95,4 +95,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    """The installed command. It ends with os._exit once stdout and stderr are flushed: the
+    interpreter's own exit tears down every module and object one by one, 1-4 ms that no command
+    needs (every file is closed by a `with`, and no atexit handler is registered)."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        code = code or 1
+    os._exit(code)

@@ -115,7 +115,7 @@ def update(store: Store, container_id: str, change: dict[str, Any]) -> None:
         merged = merge(linux.get("resources") or {}, change)
         to_write = copy.deepcopy(change)
         memory = to_write.get("memory")
-        if memory and memory.get("swap") and "limit" not in memory and version_of(record.cgroup_paths) is Version.V2:
+        if memory and memory.get("swap") and "limit" not in memory and version_of(record.cgroup_paths) == Version.V2:
             # v2's memory.swap.max is swap minus memory: the stored limit is needed to convert.
             memory["limit"] = (merged.get("memory") or {}).get("limit") or 0
         cgroup_resources.apply(record.cgroup_paths, to_write, with_devices=False)

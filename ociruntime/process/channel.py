@@ -23,11 +23,9 @@ writing to exec.fifo. Any child that hits an exception sends ERROR and exits; th
 
 from __future__ import annotations
 
-import enum
-import json
 import os
 
-from ociruntime import errors
+from ociruntime import errors, jsonreader, jsonwriter
 from ociruntime.linux import sockets
 
 TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
@@ -35,9 +33,13 @@ if TYPE_CHECKING:
     from typing import Any
 
 _MAX = 65536
+# Characters of a failure report: even with every one escaped as \uXXXX it stays well under _MAX.
+_MAX_REPORT = 4096
 
 
-class Msg(enum.StrEnum):
+class Msg:
+    """Message types: plain strings rather than an enum, which would cost ~3 ms of import per create."""
+
     GO = "go"
     USERNS_READY = "userns_ready"
     MAPS_WRITTEN = "maps_written"
@@ -57,43 +59,47 @@ class Channel:
         a, b = sockets.socketpair(sockets.SOCK_SEQPACKET)
         return cls(a), cls(b)
 
-    def send(self, kind: Msg, fds: list[int] | None = None, **payload: Any) -> None:
-        data = json.dumps({"type": kind.value, **payload}).encode()
+    def send(self, kind: str, fds: list[int] | None = None, **payload: Any) -> None:
+        data = jsonwriter.dumps({"type": kind, **payload}).encode()
         if fds:
             sockets.send_fds(self.sock, data, fds)
         else:
             self.sock.send(data)
 
-    def recv(self) -> tuple[Msg, dict[str, Any], list[int]]:
+    def recv(self) -> tuple[str, dict[str, Any], list[int]]:
         """The next message; a closed peer reads as an ERROR saying so."""
         got = self.recv_or_eof()
         if got is None:
             return Msg.ERROR, {"step": "setup", "message": "container process exited during setup", "errno": 0}, []
         return got
 
-    def recv_or_eof(self) -> tuple[Msg, dict[str, Any], list[int]] | None:
+    def recv_or_eof(self) -> tuple[str, dict[str, Any], list[int]] | None:
         """The next message, or None once every peer has closed its end (or exec'd, closing it)."""
         data, fds = sockets.recv_fds(self.sock, _MAX, 4)
         if not data:
             return None
-        doc = json.loads(data)
-        return Msg(doc.pop("type")), doc, fds
+        doc = jsonreader.loads(data)
+        return str(doc.pop("type")), doc, fds
 
-    def expect(self, kind: Msg) -> tuple[dict[str, Any], list[int]]:
+    def expect(self, kind: str) -> tuple[dict[str, Any], list[int]]:
         """Receive one message that must be `kind`; an ERROR from the child is raised as InitFailed."""
         got, payload, fds = self.recv()
-        if got is Msg.ERROR:
+        if got == Msg.ERROR:
             raise errors.InitFailed(
                 payload.get("step", "setup"), payload.get("message", "failed"), payload.get("errno", 0)
             )
-        if got is not kind:
-            raise errors.InitFailed("protocol", f"expected {kind.value}, got {got.value}")
+        if got != kind:
+            raise errors.InitFailed("protocol", f"expected {kind}, got {got}")
         return payload, fds
 
     def report(self, step: str, exc: BaseException) -> None:
         """Tell the parent why setup failed (best effort: the parent may be gone)."""
         code = exc.errno if isinstance(exc, OSError) and exc.errno else 0
         message = _describe(exc)
+        if len(message) > _MAX_REPORT:
+            # A message naming a huge path (a config can hold one) would not fit in one datagram,
+            # and the parent could only say that setup died: keep the start, which says what failed.
+            message = message[:_MAX_REPORT] + " [...]"
         try:
             self.send(Msg.ERROR, step=step, message=message, errno=code)
         except OSError:

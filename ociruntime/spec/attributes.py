@@ -9,14 +9,16 @@ kernel interface"). `ociruntime.linux.attributes` applies the resulting `Attribu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from ociruntime.errors import ConfigInvalid
 from ociruntime.values import Value
 
 TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
+else:
+    # The very class collections.abc exports, without importing `collections` (~1.5 ms per create).
+    from _collections_abc import Mapping
 
 # <asm-generic/resource.h> (the same numbers on x86_64 and aarch64)
 RLIMITS: dict[str, int] = {

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 
-from ociruntime import errors
+from ociruntime import errors, jsonreader
 from ociruntime.spec.model import Spec, parse_config
 
 TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
@@ -22,7 +21,7 @@ def read_json(path: str, *, what: str = "config.json") -> dict[str, Any]:
     except OSError as e:
         raise errors.BundleError(path, f"cannot read {what}: {e.strerror}") from None
     try:
-        doc = json.loads(raw)
+        doc = jsonreader.loads(raw)
     except (ValueError, RecursionError) as e:
         raise errors.ConfigInvalid("", f"{path}: not valid JSON: {e}", source=what) from None
     if not isinstance(doc, dict):

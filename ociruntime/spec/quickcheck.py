@@ -13,12 +13,13 @@ always uses jsonschema, so a new keyword can make validation slower but never wr
 
 from __future__ import annotations
 
-import json
 import os
-import re
+
+from ociruntime import jsonreader
 
 TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
 if TYPE_CHECKING:
+    import re
     from collections.abc import Callable
     from typing import Any
 
@@ -32,7 +33,7 @@ _SUPPORTED = frozenset(
         "minimum", "maximum", "pattern", "minLength", "minItems", "if", "then", "else", "anyOf",
         "propertyNames",
     }
-) | _ANNOTATIONS
+) | _ANNOTATIONS  # fmt: skip
 
 
 class Unsupported(Exception):
@@ -64,6 +65,103 @@ def _json_equal(a: Any, b: Any) -> bool:
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
     return bool(type(a) is type(b) or (_is_number(a) and _is_number(b))) and a == b
+
+
+# --- the patterns in specs/, without `re` ---------------------------------------------------------
+# Importing `re` costs ~4 ms of every `create` (~45 ms in all), and ordinary configs reach several of
+# these patterns (capabilities, rlimits, device access, ociVersion). Each predicate answers exactly as
+# jsonschema's `re.search(pattern, value)` does; tests/unit/test_quickcheck_patterns.py proves it.
+# A pattern missing here still works, through `re`. Character sets are spelled out because `[0-9]` and
+# `[A-Z]` are ASCII only, while str.isdigit() and str.isupper() accept "١" and "É".
+
+_DIGITS = frozenset("0123456789")
+_UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_SEMVER_ID = _DIGITS | _UPPER | frozenset("abcdefghijklmnopqrstuvwxyz-")
+
+
+def _anchored(value: str) -> str:
+    """The text `^...$` must match: `$` also matches just before one final newline."""
+    return value[:-1] if value.endswith("\n") else value
+
+
+def _prefixed(prefix: str, charset: frozenset[str]) -> Callable[[str], bool]:
+    """`^PREFIX[charset]+$`."""
+
+    def match(value: str) -> bool:
+        body = _anchored(value)
+        return body.startswith(prefix) and len(body) > len(prefix) and set(body[len(prefix) :]) <= charset
+
+    return match
+
+
+def _is_digits(text: str) -> bool:
+    return text != "" and set(text) <= _DIGITS
+
+
+def _cpu_list(value: str) -> bool:
+    """`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`: "0-3,7"."""
+    for item in _anchored(value).split(","):
+        low, dash, high = item.partition("-")
+        if not _is_digits(low) or (dash and not _is_digits(high)):
+            return False
+    return True
+
+
+def _page_size(value: str) -> bool:
+    """`^[1-9][0-9]*[KMGTPE]B$`: "2MB"."""
+    body = _anchored(value)
+    return (
+        len(body) >= 3
+        and body[0] in "123456789"
+        and set(body[1:-2]) <= _DIGITS
+        and body[-2] in "KMGTPE"
+        and body[-1] == "B"
+    )
+
+
+def _mem_bw_schema(value: str) -> bool:
+    """`^MB:[^\\n]*$`: `[^\\n]` takes any other character, "\\r" and "\\u2028" too."""
+    body = _anchored(value)
+    return body.startswith("MB:") and "\n" not in body
+
+
+def _semver_number(text: str) -> bool:
+    """`(0|[1-9][0-9]*)`."""
+    return _is_digits(text) and (text == "0" or text[0] != "0")
+
+
+def _semver_ids(text: str) -> bool:
+    """`[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*`."""
+    return all(part != "" and set(part) <= _SEMVER_ID for part in text.split("."))
+
+
+def _semver(value: str) -> bool:
+    """The ociVersion pattern in specs/defs.json: MAJOR.MINOR.PATCH[-pre.release][+build.meta]."""
+    # The first "+" starts the build (no identifier holds one); the first "-" after the numbers starts
+    # the pre-release (the numbers hold none, while pre-release identifiers may).
+    head, plus, build = _anchored(value).partition("+")
+    core, dash, prerelease = head.partition("-")
+    numbers = core.split(".")
+    return (
+        len(numbers) == 3
+        and all(_semver_number(n) for n in numbers)
+        and (not dash or _semver_ids(prerelease))
+        and (not plus or _semver_ids(build))
+    )
+
+
+_KNOWN_PATTERNS: dict[str, Callable[[str], bool]] = {
+    "^RLIMIT_[A-Z]+$": _prefixed("RLIMIT_", _UPPER),
+    "^CAP_[A-Z_]+$": _prefixed("CAP_", _UPPER | {"_"}),
+    "^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$": _cpu_list,
+    "^[rwm]*$": lambda value: set(_anchored(value)) <= {"r", "w", "m"},
+    "^[1-9][0-9]*[KMGTPE]B$": _page_size,
+    "^MB:[^\\n]*$": _mem_bw_schema,
+    (
+        "^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*)?"
+        "(\\+[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*)?$"
+    ): _semver,
+}
 
 
 # --- check factories: each returns a closure over its own arguments ------------------------------
@@ -105,12 +203,17 @@ def _bound(limit: float, *, low: bool) -> Check:
 
 
 def _pattern(pattern: str) -> Check:
+    known = _KNOWN_PATTERNS.get(pattern)
+    if known is not None:
+        return lambda value: not isinstance(value, str) or known(value)
     compiled: list[re.Pattern[str]] = []  # compiled on first use: most patterns are never reached
 
     def check(value: Any) -> bool:
         if not isinstance(value, str):
             return True
         if not compiled:
+            import re  # here, not at the top: see _KNOWN_PATTERNS
+
             compiled.append(re.compile(pattern))
         return compiled[0].search(value) is not None
 
@@ -197,8 +300,8 @@ class Compiler:
 
     def _document(self, name: str) -> Any:
         if name not in self.documents:
-            with open(os.path.join(self.directory, name)) as f:
-                self.documents[name] = json.load(f)
+            with open(os.path.join(self.directory, name), "rb") as f:
+                self.documents[name] = jsonreader.loads(f.read())
         return self.documents[name]
 
     def _resolve(self, name: str, pointer: str) -> Any:
@@ -210,7 +313,7 @@ class Compiler:
     def _ref(self, ref: str, current: str) -> Check:
         target, _, pointer = ref.partition("#")
         if target.startswith(self.base_uri):
-            target = target[len(self.base_uri):]
+            target = target[len(self.base_uri) :]
         if "://" in target:
             raise Unsupported(f"remote $ref {ref}")
         return self.compile_file(target or current, pointer)

@@ -14,10 +14,7 @@ Every failure becomes `ConfigInvalid(path, reason)`: `path` is the dotted JSON p
 
 from __future__ import annotations
 
-import functools
-import json
 import os
-import re
 
 from ociruntime.errors import ConfigInvalid
 
@@ -37,6 +34,12 @@ FEATURES_SCHEMA = "features-schema.json"
 # The `process` object of config.json doubles as the `exec --process` document.
 PROCESS_POINTER = CONFIG_SCHEMA + "#/$defs/Process"
 RESOURCES_POINTER = "defs-linux.json#/$defs/Resources"
+
+# Compiled checks and validators, kept for the life of the process. Plain dicts rather than
+# functools.cache: `functools` costs ~2 ms of import on every create (its `collections`, `re`).
+_quick_checks: dict[str, Callable[[Any], bool] | None] = {}
+_validators: dict[str, Validator] = {}
+_store: dict[str, Any] = {}
 
 MAX_REASON_CHARS = 300
 MAX_INSTANCE_REPR_CHARS = 60
@@ -94,28 +97,30 @@ def _validate(doc: object, schema_ref: str, *, source: str) -> None:
     raise ConfigInvalid(path, reason, source=source)
 
 
-@functools.cache
 def _quick_check(schema_ref: str) -> Callable[[Any], bool] | None:
     """The fast verdict for `schema_ref` (see quickcheck.py), or None if the schema is beyond it."""
-    from ociruntime.spec import quickcheck
+    if schema_ref not in _quick_checks:
+        from ociruntime.spec import quickcheck
 
-    name, _, pointer = schema_ref.partition("#")
-    try:
-        return quickcheck.Compiler(specs_dir(), SCHEMA_BASE_URI).compile_file(name, pointer)
-    except quickcheck.Unsupported:
-        return None
+        name, _, pointer = schema_ref.partition("#")
+        try:
+            _quick_checks[schema_ref] = quickcheck.Compiler(specs_dir(), SCHEMA_BASE_URI).compile_file(name, pointer)
+        except quickcheck.Unsupported:
+            _quick_checks[schema_ref] = None
+    return _quick_checks[schema_ref]
 
 
-@functools.cache
 def _load_store() -> dict[str, Any]:
     """Every specs/*.json keyed by its $id, so that references resolve without any I/O later."""
-    store: dict[str, Any] = {}
-    directory = specs_dir()
-    for name in sorted(n for n in os.listdir(directory) if n.endswith(".json")):
-        with open(os.path.join(directory, name), encoding="utf-8") as f:
-            schema = json.load(f)
-        store[schema.get("$id", SCHEMA_BASE_URI + name)] = schema
-    return store
+    if not _store:
+        import json  # jsonschema, which needs this, imports json anyway
+
+        directory = specs_dir()
+        for name in sorted(n for n in os.listdir(directory) if n.endswith(".json")):
+            with open(os.path.join(directory, name), encoding="utf-8") as f:
+                schema = json.load(f)
+            _store[schema.get("$id", SCHEMA_BASE_URI + name)] = schema
+    return _store
 
 
 def _refuse_remote(uri: str) -> Any:
@@ -123,8 +128,13 @@ def _refuse_remote(uri: str) -> Any:
     raise ConfigInvalid("", f"schema reference to {uri} is outside specs/")
 
 
-@functools.cache
 def _validator(schema_ref: str) -> Validator:
+    if schema_ref not in _validators:
+        _validators[schema_ref] = _make_validator(schema_ref)
+    return _validators[schema_ref]
+
+
+def _make_validator(schema_ref: str) -> Validator:
     import jsonschema  # heavy: imported only when something is validated
 
     store = _load_store()
@@ -177,6 +187,9 @@ def format_path(parts: Sequence[object]) -> str:
 
     Keys that are not identifiers (sysctl names, annotation keys) are quoted: `linux.sysctl["net.x"]`.
     """
+    import json
+    import re
+
     out = ""
     for part in parts:
         if isinstance(part, int):
@@ -189,6 +202,8 @@ def format_path(parts: Sequence[object]) -> str:
 
 
 def _missing_property(error: ValidationError) -> str | None:
+    import re
+
     match = re.match(_REQUIRED_MESSAGE, error.message)
     if match is None:
         return None

@@ -17,8 +17,9 @@ directory under a 0700 root), and what it loads is checked field by field like t
 
 Containers made by an earlier version have `state.json` instead (an engine may upgrade the runtime under
 running containers): it is read, with a lazy `import json`, when there is no state.marshal, and the
-first save replaces it by state.marshal. cleanup.json stays JSON: only `create` (which has imported
-json anyway) writes it, and only the rare `delete --force` of a damaged container reads it.
+first save replaces it by state.marshal. cleanup.json stays JSON (jsonwriter and jsonreader, which
+need no `json` import): only `create` writes it, and only the rare `delete --force` of a damaged
+container reads it.
 
 Readers never lock: a rename is atomic, so they see the old or the new file, never half of one.
 Commands that change a container (start, delete, pause, ...) hold an exclusive flock on the container
@@ -312,18 +313,18 @@ class Store:
             raise errors.StateError(directory, f"cannot write {name}: {e.strerror}") from None
 
     def save_cleanup(self, container_id: str, cgroup_paths: dict[str, str], cgroup_created: list[str]) -> None:
-        import json  # only create calls this, and it has imported json already
+        from ociruntime import jsonwriter
 
         doc = {"cgroup_paths": cgroup_paths, "cgroup_created": cgroup_created}
-        self._write_atomically(self.path(container_id), CLEANUP_FILE, json.dumps(doc).encode())
+        self._write_atomically(self.path(container_id), CLEANUP_FILE, jsonwriter.dumps(doc).encode())
 
     def load_cleanup(self, container_id: str) -> tuple[dict[str, str], list[str]]:
         """The cgroups to clear for a container whose state file cannot be read ({}, [] if unknown)."""
-        import json  # only `delete --force` of a damaged container comes here
+        from ociruntime import jsonreader  # only `delete --force` of a damaged container comes here
 
         try:
             with open(self.path(container_id, CLEANUP_FILE), "rb") as f:
-                doc = json.load(f)
+                doc = jsonreader.loads(f.read())
             paths, created = doc["cgroup_paths"], doc["cgroup_created"]
             if isinstance(paths, dict) and isinstance(created, list):
                 return paths, created

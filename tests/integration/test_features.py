@@ -131,3 +131,22 @@ def test_net_devices_and_intel_rdt_match_what_create_does() -> None:
     assert ADVERTISED["linux"]["netDevices"] == {"enabled": True}
     assert ADVERTISED["linux"]["intelRdt"] == {"enabled": False}  # refused: see test_attributes
     assert ADVERTISED["linux"]["mountExtensions"]["idmap"] == {"enabled": True}  # test_mount_options
+
+
+def test_output_to_a_closed_pipe_fails_in_one_line(runtime: Runtime) -> None:
+    """The command ends with os._exit after flushing its output (ociruntime.cli.main.entry): a reader
+    that went away makes that flush fail, which must be a plain non-zero exit, not the interpreter's
+    'Exception ignored' traceback nor a silent success."""
+    import subprocess
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        result = subprocess.run(
+            [runtime.binary, "--root", str(runtime.root), "features"], stdout=write_end, stderr=subprocess.PIPE
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr.decode() and "Exception ignored" not in result.stderr.decode()
+    assert len(result.stderr.decode().splitlines()) <= 1

@@ -59,7 +59,10 @@ def assert_clean_exit(result: Any, *, allowed: tuple[int, ...] = (0, 1)) -> None
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode in allowed, f"rc={result.returncode} stderr={result.stderr!r}"
     if result.returncode != 0:
-        assert RUNTIME_ERROR.fullmatch(result.stderr), f"not one error line: {result.stderr!r}"
+        # Warnings about the config (ociruntime: warning: ...) may come first; then exactly one error line.
+        lines = result.stderr.splitlines(keepends=True)
+        errors = "".join(line for line in lines if not line.startswith("ociruntime: warning: "))
+        assert RUNTIME_ERROR.fullmatch(errors), f"not one error line: {result.stderr!r}"
 
 
 def read_state_file(runtime: Runtime, container_id: str) -> dict[str, Any]:
