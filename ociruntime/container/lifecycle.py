@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import time
 
 from ociruntime import errors, faults
 from ociruntime.cgroups import manager as cgroups
@@ -237,14 +236,26 @@ def _thaw_paths(paths: dict[str, str]) -> None:
 
 
 def _wait_gone(record: Record) -> None:
-    """Wait until init is dead (a zombie counts: its reaper is the engine, not us)."""
-    deadline = time.monotonic() + _GONE_TIMEOUT
-    delay = 0.0005
-    while is_same_process(procfs.read_stat(record.pid), record.init_start_time):
-        if time.monotonic() > deadline:
+    """Wait until init is dead (a zombie counts: its reaper is the engine, not us).
+
+    A pidfd turns readable the moment its process exits, so the wait ends then, not at a next poll.
+    """
+    try:
+        pidfd = os.pidfd_open(record.pid)
+    except ProcessLookupError:
+        return
+    try:
+        # Opened first, checked second: the pidfd pins this pid, so a match means it is init's.
+        if not is_same_process(procfs.read_stat(record.pid), record.init_start_time):
+            return
+        import select  # built into the interpreter: costs nothing to import
+
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(int(_GONE_TIMEOUT * 1000)):
             raise errors.RuntimeFailure(f"container {record.id}: init process {record.pid} did not exit after SIGKILL")
-        time.sleep(delay)
-        delay = min(delay * 2, 0.02)
+    finally:
+        os.close(pidfd)
 
 
 def run_poststop(record: Record) -> None:
