@@ -21,16 +21,12 @@ import os
 import select
 import time
 
-from ociruntime import errors, jsonwriter
+from ociruntime import errors, jsonwriter, signals
 
 TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
 if TYPE_CHECKING:
-    import signal
     from collections.abc import Callable
     from typing import Any
-else:
-    # `signal` is the built-in `_signal` wrapped in enums: 3 ms of `import enum` on every call.
-    import _signal as signal
 
 
 def hooks_of(config: dict[str, Any], phase: str) -> list[dict[str, Any]]:
@@ -95,7 +91,7 @@ def _exec_hook(path: str, args: list[str], env: dict[str, str], stdin_fd: int, s
         os.dup2(stderr_fd, 2)
         os.closerange(3, 65536)
         os.chdir("/")
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        signals.set_handler(signals.SIGPIPE, signals.SIG_DFL)
         os.execve(path, args, env)
     except OSError as e:
         os.write(2, f"exec: {e.strerror}".encode())
@@ -129,7 +125,7 @@ def _wait(pid: int, err_fd: int, timeout: float | None) -> tuple[int | None, byt
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             ready, _, _ = select.select(watched, [], [], remaining)
             if not ready:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signals.SIGKILL)
                 os.waitpid(pid, 0)
                 return None, b"".join(chunks)
             if err_fd in ready:

@@ -1,7 +1,9 @@
-"""Linux signal numbers by name, without the `signal` module. PURE: importing this touches nothing.
+"""Linux signal numbers by name, and the calls that use them, without the `signal` module.
 
 `import signal` costs about 3 ms (it builds its enums with `enum`), on every `kill`, `start` and
-`delete` an engine makes, which only need the numbers. So the runtime keeps its own table.
+`delete` an engine makes, which only need the numbers. So the runtime keeps its own table, and takes
+the few calls it makes (installing a handler, pidfd_send_signal) from the built-in `_signal`, which
+`signal` only wraps in enums; importing this module touches nothing.
 
 The names are those Python's `signal.Signals` has on Linux (its aliases SIGIOT, SIGCLD and SIGPOLL
 included), the numbers those of <asm-generic/signal.h>, the same on x86_64 and aarch64. SIGRTMIN and
@@ -11,6 +13,16 @@ and Python use them. tests/unit/test_signals.py compares the whole table with th
 """
 
 from __future__ import annotations
+
+TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
+if TYPE_CHECKING:
+    from signal import SIG_DFL, pidfd_send_signal
+    from signal import signal as set_handler
+else:
+    from _signal import SIG_DFL, pidfd_send_signal
+    from _signal import signal as set_handler
+
+__all__ = ["SIGNALS", "SIG_DFL", "pidfd_send_signal", "set_handler"]
 
 SIGNALS: dict[str, int] = {
     "SIGHUP": 1,
@@ -51,6 +63,17 @@ SIGNALS: dict[str, int] = {
     "SIGRTMAX": 64,
 }
 
+SIGHUP = SIGNALS["SIGHUP"]
+SIGINT = SIGNALS["SIGINT"]
+SIGQUIT = SIGNALS["SIGQUIT"]
 SIGKILL = SIGNALS["SIGKILL"]
+SIGUSR1 = SIGNALS["SIGUSR1"]
+SIGUSR2 = SIGNALS["SIGUSR2"]
+SIGPIPE = SIGNALS["SIGPIPE"]
+SIGALRM = SIGNALS["SIGALRM"]
+SIGTERM = SIGNALS["SIGTERM"]
+SIGCONT = SIGNALS["SIGCONT"]
+SIGXFSZ = SIGNALS["SIGXFSZ"]
+SIGWINCH = SIGNALS["SIGWINCH"]
 SIGRTMIN = SIGNALS["SIGRTMIN"]
 SIGRTMAX = SIGNALS["SIGRTMAX"]

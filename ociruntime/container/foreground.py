@@ -5,28 +5,24 @@ from __future__ import annotations
 
 import os
 
+from ociruntime import signals
 from ociruntime.linux.sockets import recv_fds
 
 TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
 if TYPE_CHECKING:
-    import signal
-
     from ociruntime.linux.sockets import Socket
-else:
-    # `signal` is the built-in `_signal` wrapped in enums: 3 ms of `import enum` on every call.
-    import _signal as signal
 
 # Signals a foreground `run` passes on to the container, as runc's signal proxy does.
 FORWARDED_SIGNALS = (
-    signal.SIGHUP,
-    signal.SIGINT,
-    signal.SIGQUIT,
-    signal.SIGTERM,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGWINCH,
-    signal.SIGCONT,
-    signal.SIGALRM,
+    signals.SIGHUP,
+    signals.SIGINT,
+    signals.SIGQUIT,
+    signals.SIGTERM,
+    signals.SIGUSR1,
+    signals.SIGUSR2,
+    signals.SIGWINCH,
+    signals.SIGCONT,
+    signals.SIGALRM,
 )
 
 
@@ -40,12 +36,12 @@ def receive_master(sock: Socket | None) -> int | None:
 
 def wait_forwarding_signals(pid: int) -> int:
     """Wait for our child `pid`, passing on the signals we get, as runc's signal proxy does."""
-    previous = {sig: signal.signal(sig, lambda s, _f: _forward(pid, s)) for sig in FORWARDED_SIGNALS}
+    previous = {sig: signals.set_handler(sig, lambda s, _f: _forward(pid, s)) for sig in FORWARDED_SIGNALS}
     try:
         return _wait(pid)
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            signals.set_handler(sig, handler)
 
 
 def _forward(pid: int, sig: int) -> None:

@@ -8,18 +8,13 @@ import os
 from ociruntime import errors, faults
 from ociruntime.cgroups import manager as cgroups
 from ociruntime.linux import procfs
-from ociruntime.signals import SIGKILL
+from ociruntime.signals import SIGKILL, pidfd_send_signal
 from ociruntime.state.status import Phase, Status, is_same_process
 from ociruntime.state.store import Observed, Record, Store
 
 TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
 if TYPE_CHECKING:
-    from signal import pidfd_send_signal
     from typing import Any
-else:
-    # The `signal` module only wraps the built-in `_signal` (loaded at interpreter start) in enums,
-    # which cost 3 ms of `import enum` on every kill, start and delete.
-    from _signal import pidfd_send_signal
 
 _GONE_TIMEOUT = 10.0
 

@@ -9,16 +9,13 @@ import select
 import termios
 import tty
 
+from ociruntime import signals
 from ociruntime.container.foreground import FORWARDED_SIGNALS, exit_status
 from ociruntime.linux import console
 
 TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
 if TYPE_CHECKING:
-    import signal
     from collections.abc import Iterator
-else:
-    # `signal` is the built-in `_signal` wrapped in enums: 3 ms of `import enum` on every call.
-    import _signal as signal
 
 
 def relay(master: int, pid: int) -> int:
@@ -85,16 +82,16 @@ def _raw_stdin(master: int) -> Iterator[None]:
 @contextlib.contextmanager
 def _forwarding(pid: int, master: int) -> Iterator[None]:
     def forward(sig: int, _frame: object) -> None:
-        if sig == signal.SIGWINCH and os.isatty(0):
+        if sig == signals.SIGWINCH and os.isatty(0):
             with contextlib.suppress(OSError):
                 console.set_size(master, *console.get_size(0))
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
 
-    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+    previous = {sig: signals.set_handler(sig, forward) for sig in FORWARDED_SIGNALS}
     try:
         yield
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            signals.set_handler(sig, handler)

@@ -12,14 +12,12 @@ from __future__ import annotations
 import os
 import stat
 
-from ociruntime import errors
+from ociruntime import errors, signals
 from ociruntime.linux import identity, libc
 from ociruntime.spec.model import DEFAULT_PATH
 
 TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
 if TYPE_CHECKING:
-    import signal
-
     # The optional parts of a plan, as this module uses them. Their modules (linux/seccomp, lsm,
     # attributes) are imported by `create` and `exec` only for a config that needs them, and never here.
     from collections.abc import Mapping
@@ -54,9 +52,6 @@ if TYPE_CHECKING:
 
         def before_exec(self) -> None:
             """What must come last (execCPUAffinity.final)."""
-else:
-    # `signal` is the built-in `_signal` wrapped in enums: 3 ms of `import enum` on every call.
-    import _signal as signal
 
 
 class ProcessPlan:
@@ -152,8 +147,8 @@ def become_and_exec(
         if "HOME" not in env:
             env["HOME"] = home_of(process.user.uid)
         # Python ignores SIGPIPE and SIGXFSZ; ignored signals survive exec, handled ones do not.
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+        signals.set_handler(signals.SIGPIPE, signals.SIG_DFL)
+        signals.set_handler(signals.SIGXFSZ, signals.SIG_DFL)
         if plan.attributes is not None:
             step = "process attributes"
             plan.attributes.before_exec()

@@ -10,22 +10,18 @@ from __future__ import annotations
 
 import os
 
-from ociruntime import faults, hooks
+from ociruntime import faults, hooks, signals
 from ociruntime.linux import libc, namespaces, paths, rootfs
 from ociruntime.process.channel import Channel, Msg, wait_for_gate
 from ociruntime.process.execute import StepFailed, become_and_exec, find_program, report_failure
 
 TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
 if TYPE_CHECKING:
-    import signal
     from typing import Any
 
     from ociruntime.process.execute import ProcessPlan
     from ociruntime.spec.devices import Device
     from ociruntime.spec.model import Spec
-else:
-    # `signal` is the built-in `_signal` wrapped in enums: 3 ms of `import enum` on every call.
-    import _signal as signal
 
 
 class InitContext:
@@ -63,7 +59,7 @@ class InitContext:
 
 # Signals that end a container still waiting for `start`, as they would end any program that has not
 # set handlers. PID 1 of a namespace ignores signals it has no handler for, so install ones.
-_ENDING_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+_ENDING_SIGNALS = (signals.SIGTERM, signals.SIGINT, signals.SIGHUP, signals.SIGQUIT, signals.SIGUSR1, signals.SIGUSR2)
 
 
 class Steps:
@@ -82,7 +78,7 @@ def init_main(chan: Channel, ctx: InitContext, gate_fd: int) -> None:
     try:
         wait_for_gate(gate_fd)
         for sig in _ENDING_SIGNALS:
-            signal.signal(sig, _exit_on_signal)
+            signals.set_handler(sig, _exit_on_signal)
         state, console_fd = _set_up(chan, ctx, step)
         if console_fd is not None:
             # From now on the terminal is our stdio: the caller's (create's) stdout and stderr must

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from ociruntime import abi, errors, faults
+from ociruntime import abi, errors, faults, signals
 from ociruntime.linux import libc, namespaces
 from ociruntime.process.channel import Channel, Msg, failure, wait_for_gate
 from ociruntime.process.execute import StepFailed, become_and_exec
@@ -25,15 +25,11 @@ from ociruntime.spec.tables import JOIN_ORDER
 
 TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
 if TYPE_CHECKING:
-    import signal
     from collections.abc import Callable
     from typing import Any, NoReturn
 
     from ociruntime.process.execute import ProcessPlan
     from ociruntime.process.init import InitContext
-else:
-    # `signal` is the built-in `_signal` wrapped in enums: 3 ms of `import enum` on every call.
-    import _signal as signal
 
 
 def become_subreaper() -> None:
@@ -109,7 +105,7 @@ def _kill_and_reap(init_pid: int, intermediate: int) -> None:
     for pid in (init_pid, intermediate):
         if pid > 0:
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signals.SIGKILL)
             except ProcessLookupError:
                 pass
     # Reap the intermediate first: until it is gone, init is its child and not ours to wait for.
