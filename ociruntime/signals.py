@@ -2,7 +2,7 @@
 
 `import signal` costs about 3 ms (it builds its enums with `enum`), on every `kill`, `start` and
 `delete` an engine makes, which only need the numbers. So the runtime keeps its own table, and takes
-the few calls it makes (installing a handler, pidfd_send_signal) from the built-in `_signal`, which
+the few calls it makes (installing a handler, blocking, pidfd_send_signal) from the built-in `_signal`, which
 `signal` only wraps in enums; importing this module touches nothing.
 
 The names are those Python's `signal.Signals` has on Linux (its aliases SIGIOT, SIGCLD and SIGPOLL
@@ -16,13 +16,13 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
 if TYPE_CHECKING:
-    from signal import SIG_DFL, pidfd_send_signal
+    from signal import SIG_BLOCK, SIG_DFL, pidfd_send_signal, pthread_sigmask
     from signal import signal as set_handler
 else:
-    from _signal import SIG_DFL, pidfd_send_signal
+    from _signal import SIG_BLOCK, SIG_DFL, pidfd_send_signal, pthread_sigmask
     from _signal import signal as set_handler
 
-__all__ = ["SIGNALS", "SIG_DFL", "pidfd_send_signal", "set_handler"]
+__all__ = ["SIGNALS", "SIG_BLOCK", "SIG_DFL", "pidfd_send_signal", "pthread_sigmask", "set_handler"]
 
 SIGNALS: dict[str, int] = {
     "SIGHUP": 1,

@@ -249,7 +249,29 @@ def no_trace(runtime: Runtime, make_bundle: BundleFactory) -> Iterator[None]:
         with open("/proc/self/mountinfo") as f:
             leaked = [line for line in f if str(bundle.path) in line]
         assert leaked == [], f"mounts left behind: {leaked}"
+        # A waiting init may be the exec stub, whose command line names neither the runtime nor its root.
+        assert processes_in_cgroup(bundle.cgroup) == [], f"processes left behind in {bundle.cgroup}"
     assert processes_mentioning(str(runtime.root)) == []
+
+
+def processes_in_cgroup(relative: str) -> list[str]:
+    """Live pids whose /proc/<pid>/cgroup names `relative` in any hierarchy. (Zombies are not counted:
+    this machine's PID 1 reaps orphans up to a second late.)"""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            memberships = Path(f"/proc/{pid}/cgroup").read_text()
+            if Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] in ("Z", "X"):
+                continue
+        except OSError:
+            continue
+        wanted = "/" + relative.strip("/")
+        paths = (line.split(":", 2)[-1] for line in memberships.splitlines())
+        if any(p == wanted or p.startswith(wanted + "/") for p in paths):
+            found.append(pid)
+    return found
 
 
 def processes_mentioning(text: str) -> list[str]:

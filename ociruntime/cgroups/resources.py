@@ -60,9 +60,12 @@ def execute(paths: dict[str, str], writes: list[planner.Write]) -> None:
         try:
             _write(path, value)
         except OSError as e:
-            if e.errno not in (errno.EINVAL, errno.EBUSY):
+            if w.key == "devices":  # never deferred: a later "a" would undo the rules written meanwhile
+                _retry_all_devices_rule(path, value, e)
+            elif e.errno not in (errno.EINVAL, errno.EBUSY):
                 raise _failure(path, value, e) from None
-            refused.append((path, value, e))
+            else:
+                refused.append((path, value, e))
     for path, value, _first in refused:
         try:
             _write(path, value)
@@ -86,6 +89,30 @@ def _resolve(paths: dict[str, str], w: planner.Write) -> tuple[str, str]:
         if os.path.exists(os.path.join(directory, file)):
             return os.path.join(directory, file), value
     return os.path.join(directory, w.file), w.value  # the write reports what is missing
+
+
+def _retry_all_devices_rule(path: str, value: str, first: OSError) -> None:
+    """v1 refuses "a" (every device) in a cgroup with online children, and a child removed a moment ago
+    stays online until an RCU grace period has passed (the kernel's css_has_online_children): seen
+    when a container joins a cgroup whose previous container's child cgroup was just deleted. So when no
+    child directory is left, the same write is retried for up to half a second; any other refusal is
+    final."""
+    directory = os.path.dirname(path)
+    if first.errno != errno.EINVAL or value != "a" or any(e.is_dir() for e in os.scandir(directory)):
+        raise _failure(path, value, first) from None
+    import time
+
+    deadline = time.monotonic() + 0.5
+    delay = 0.001
+    while True:
+        time.sleep(delay)
+        try:
+            _write(path, value)
+            return
+        except OSError as e:
+            if e.errno != errno.EINVAL or time.monotonic() > deadline:
+                raise _failure(path, value, e) from None
+        delay = min(delay * 2, 0.05)
 
 
 def _write(path: str, value: str) -> None:

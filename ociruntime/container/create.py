@@ -19,7 +19,7 @@ from ociruntime.cgroups import resources
 from ociruntime.container import lifecycle, pidfile
 from ociruntime.linux import identity, namespaces, procfs
 from ociruntime.linux.execstub import ExecStub
-from ociruntime.process import spawn
+from ociruntime.process import spawn, waiter
 from ociruntime.process.execute import ProcessPlan
 from ociruntime.process.init import InitContext
 from ociruntime.process.optional import build_seccomp, plan_attributes, plan_labels
@@ -273,6 +273,7 @@ def _create_claimed(store: Store, container_id: str, options: CreateOptions, pre
             no_new_keyring=options.no_new_keyring,
             idmapped=prepared.idmapped,
         )
+        ctx.wait_in_stub = waiter.usable(ctx.plan, spec.raw)
 
         def on_init_pid(pid: int) -> None:
             record.pid = pid

@@ -64,7 +64,7 @@ def _release_init(store: Store, record: Record) -> None:
 
 
 def _read_result(fd: int) -> str:
-    """Everything init writes to exec.result until it closes it (at execve, or by dying)."""
+    """Everything init writes to exec.result until it closes it (at execve, or by dying), as one line."""
     import select
 
     poller = select.poll()
@@ -77,7 +77,12 @@ def _read_result(fd: int) -> str:
         except BlockingIOError:
             continue
         if not data:
-            return b"".join(chunks).decode(errors="replace").strip()
+            report = b"".join(chunks)
+            if report[:1] == b"\0":  # from the exec stub waiting in init's place (process/waiter.py)
+                from ociruntime.linux.execstub import describe_report
+
+                return describe_report(report)
+            return report.decode(errors="replace").strip()
         chunks.append(data)
 
 

@@ -30,6 +30,19 @@ if TYPE_CHECKING:
     class SeccompProgram(Protocol):
         """A filter compiled in the parent before forking (ociruntime.linux.seccomp); only loaded here."""
 
+        program: bytes  # classic BPF, struct sock_filter[]
+
+        @property
+        def instructions(self) -> int: ...
+
+        @property
+        def flags(self) -> int:
+            """seccomp(2) flags to load the program with."""
+
+        @property
+        def notifies(self) -> bool:
+            """Whether loading must hand a notify fd to a listener."""
+
         def load(self, state: Mapping[str, Any] | None = None, pid: int | None = None) -> None:
             """Install the filter; with a notify listener, send it `state` and the notify fd (`pid`: the
             loading process as the runtime sees it, default the state's pid)."""
@@ -108,6 +121,34 @@ def become_and_exec(
     """`keep_fd` (close-on-exec) stays open until execve: the caller's way to learn that exec happened.
     `console_fd`, a pty slave, becomes stdio and the controlling terminal of a new session.
     `state`, the container's state document, goes to a seccomp notify listener."""
+    program, env = become(plan, console_fd=console_fd, state=state)
+    step = "exec"
+    try:
+        keep: tuple[int, ...] = (keep_fd,) if keep_fd is not None else ()
+        if plan.exec_stub is not None:
+            keep += (plan.exec_stub.fd,)
+        if plan.seccomp is not None and plan.process.no_new_privileges:
+            keep += plan.seccomp.inherited_fds()
+        close_inherited_fds(3 + plan.preserve_fds, *keep)
+        if plan.seccomp is not None and plan.process.no_new_privileges:
+            step = "seccomp"
+            plan.seccomp.load(state)
+            step = "exec"
+        args = list(plan.process.args)
+        if plan.exec_stub is not None:
+            os.execve(plan.exec_stub.fd, plan.exec_stub.argv(program, args), env)
+        os.execve(program, args, env)
+    except BaseException as exc:  # noqa: BLE001 - re-raised with the step that failed
+        raise StepFailed(step, exc) from exc
+
+
+def become(
+    plan: ProcessPlan, *, console_fd: int | None = None, state: Mapping[str, Any] | None = None
+) -> tuple[str, dict[str, str]]:
+    """Every step before closing the runtime's fds and exec: returns the program's path and environment.
+
+    A seccomp filter is loaded here only without no_new_privileges (the caller loads it otherwise, as
+    late as it can). Raises StepFailed."""
     process = plan.process
     caps = plan.capabilities
     step = "terminal"
@@ -152,22 +193,9 @@ def become_and_exec(
         if plan.attributes is not None:
             step = "process attributes"
             plan.attributes.before_exec()
-            step = "exec"
-        keep: tuple[int, ...] = (keep_fd,) if keep_fd is not None else ()
-        if plan.exec_stub is not None:
-            keep += (plan.exec_stub.fd,)
-        if plan.seccomp is not None and process.no_new_privileges:
-            keep += plan.seccomp.inherited_fds()
-        close_inherited_fds(3 + plan.preserve_fds, *keep)
-        if plan.seccomp is not None and process.no_new_privileges:
-            step = "seccomp"
-            plan.seccomp.load(state)
-            step = "exec"
-        if plan.exec_stub is not None:
-            os.execve(plan.exec_stub.fd, plan.exec_stub.argv(program, list(process.args)), env)
-        os.execve(program, list(process.args), env)
     except BaseException as exc:  # noqa: BLE001 - re-raised with the step that failed
         raise StepFailed(step, exc) from exc
+    return program, env
 
 
 def close_inherited_fds(first: int, *keep: int) -> None:

@@ -1,9 +1,11 @@
 """The container's init: PID 1 of the new pid namespace, forked by the intermediate process.
 
-It builds the container's view of the world, tells the parent it is READY, then blocks on exec.fifo
-until `start`. Only then does it become the configured user, drop capabilities, close every fd the
-runtime owns and exec the user program. Every step is named: an error carries the step's name back to
-the parent, which turns it into the one line the user sees.
+It builds the container's view of the world and, where the exec stub can wait in its place
+(process/waiter.py), becomes the configured user with the configured capabilities, tells the parent
+it is READY and execs the stub. Otherwise it tells the parent it is READY, blocks on exec.fifo until
+`start`, and only then becomes the configured user, closes every fd the runtime owns and execs the
+user program. Every step is named: an error carries the step's name back to the parent, which turns
+it into the one line the user sees.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import os
 from ociruntime import faults, hooks, signals
 from ociruntime.linux import libc, namespaces, paths, rootfs
 from ociruntime.process.channel import Channel, Msg, wait_for_gate
-from ociruntime.process.execute import StepFailed, become_and_exec, find_program, report_failure
+from ociruntime.process.execute import StepFailed, become, become_and_exec, find_program, report_failure
+from ociruntime.process.waiter import ENDING_SIGNALS, Waiter
 
 TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
 if TYPE_CHECKING:
@@ -29,7 +32,7 @@ class InitContext:
 
     __slots__ = (
         "spec", "plan", "start_fd", "result_fd", "console_socket_fd", "devices", "cgroup_paths", "no_pivot",
-        "no_new_keyring", "idmapped",
+        "no_new_keyring", "idmapped", "wait_in_stub",
     )  # fmt: skip
 
     def __init__(
@@ -44,6 +47,7 @@ class InitContext:
         no_pivot: bool = False,
         no_new_keyring: bool = False,
         idmapped: dict[int, int] | None = None,
+        wait_in_stub: bool = False,
     ) -> None:
         self.spec = spec
         self.plan = plan
@@ -55,11 +59,7 @@ class InitContext:
         self.no_pivot = no_pivot
         self.no_new_keyring = no_new_keyring
         self.idmapped = idmapped  # mount index → detached idmapped tree (linux/idmap.py)
-
-
-# Signals that end a container still waiting for `start`, as they would end any program that has not
-# set handlers. PID 1 of a namespace ignores signals it has no handler for, so install ones.
-_ENDING_SIGNALS = (signals.SIGTERM, signals.SIGINT, signals.SIGHUP, signals.SIGQUIT, signals.SIGUSR1, signals.SIGUSR2)
+        self.wait_in_stub = wait_in_stub  # waiter.usable(): the exec stub waits for `start`
 
 
 class Steps:
@@ -77,7 +77,7 @@ def init_main(chan: Channel, ctx: InitContext, gate_fd: int) -> None:
     step = Steps()
     try:
         wait_for_gate(gate_fd)
-        for sig in _ENDING_SIGNALS:
+        for sig in ENDING_SIGNALS:
             signals.set_handler(sig, _exit_on_signal)
         state, console_fd = _set_up(chan, ctx, step)
         if console_fd is not None:
@@ -85,13 +85,23 @@ def init_main(chan: Channel, ctx: InitContext, gate_fd: int) -> None:
             # close when create exits, as containerd's shim reads them to the end before `start`.
             for target in (0, 1, 2):
                 os.dup2(console_fd, target)
+        waiter = None
+        if ctx.wait_in_stub:
+            program, env = become(ctx.plan, console_fd=console_fd, state=state)
+            step("exec")
+            waiter = Waiter(ctx.plan, program, env, ctx.start_fd, ctx.result_fd)
         step("ready")
         faults.point("create.init.before-ready")
         chan.send(Msg.READY)
         chan.close()
+    except StepFailed as exc:
+        chan.report(exc.step, exc.cause)
+        os._exit(1)
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent
         chan.report(step.current, exc)
         os._exit(1)
+    if waiter is not None:
+        waiter.exec()
     _wait_for_start(ctx.start_fd)
     _start_user_program(ctx, state, console_fd)
 
