@@ -99,16 +99,6 @@ class Filter:
     def instructions(self) -> int:
         return len(self.program) // 8
 
-    @property
-    def flags(self) -> int:
-        """seccomp(2) flags to load the program with."""
-        return self.plan.load_flags
-
-    @property
-    def notifies(self) -> bool:
-        """Whether loading must hand a notify fd to a listener."""
-        return self.listener is not None
-
     def inherited_fds(self) -> tuple[int, ...]:
         """Fds the container process must keep until `load` (closing every other fd skips these)."""
         return (self.listener.fileno(),) if self.listener is not None else ()

@@ -13,12 +13,17 @@ Every message is a small JSON object with a `type` from `Msg`; the exchange, in 
                                                          prestart and createRuntime hooks
     parent        CONTINUE           state               init goes on: createContainer hooks (reading
                                                          `state` on stdin), pivot_root, ...
-    init          READY              -                   init waits on exec.fifo; create may return
+    init          READY              -                   the container is set up: the Python init waits
+                                                         on exec.fifo, create may return; or (stub
+                                                         waits) init takes its last steps, see below
     any child     ERROR              step, errno, msg    setup failed at `step`; the parent rolls back
 
-After READY nothing more is said on the socket: init closes its end, and the only way on is `start`
-writing to exec.fifo. Any child that hits an exception sends ERROR and exits; the parent turns ERROR
-(or the socket closing without READY) into `errors.InitFailed`.
+After READY nothing more is said on the socket but a possible ERROR. The Python init closes its end
+and waits on exec.fifo. Where the exec stub waits in init's place (process/waiter.py), init keeps
+its end (close-on-exec) through its last steps: the parent waits for end-of-file, which the stub's
+execve brings, and only then may create return. Any child that hits an exception sends ERROR and
+exits; the parent turns ERROR (or the socket closing without READY, or without the stub running)
+into `errors.InitFailed`.
 """
 
 from __future__ import annotations

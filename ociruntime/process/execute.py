@@ -30,19 +30,6 @@ if TYPE_CHECKING:
     class SeccompProgram(Protocol):
         """A filter compiled in the parent before forking (ociruntime.linux.seccomp); only loaded here."""
 
-        program: bytes  # classic BPF, struct sock_filter[]
-
-        @property
-        def instructions(self) -> int: ...
-
-        @property
-        def flags(self) -> int:
-            """seccomp(2) flags to load the program with."""
-
-        @property
-        def notifies(self) -> bool:
-            """Whether loading must hand a notify fd to a listener."""
-
         def load(self, state: Mapping[str, Any] | None = None, pid: int | None = None) -> None:
             """Install the filter; with a notify listener, send it `state` and the notify fd (`pid`: the
             loading process as the runtime sees it, default the state's pid)."""

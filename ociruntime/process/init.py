@@ -1,11 +1,11 @@
 """The container's init: PID 1 of the new pid namespace, forked by the intermediate process.
 
-It builds the container's view of the world and, where the exec stub can wait in its place
-(process/waiter.py), becomes the configured user with the configured capabilities, tells the parent
-it is READY and execs the stub. Otherwise it tells the parent it is READY, blocks on exec.fifo until
-`start`, and only then becomes the configured user, closes every fd the runtime owns and execs the
-user program. Every step is named: an error carries the step's name back to the parent, which turns
-it into the one line the user sees.
+It builds the container's view of the world and tells the parent it is READY. Where the exec stub
+can wait in its place (process/waiter.py), it then becomes the configured user with the configured
+capabilities and filter, and execs the stub. Otherwise it blocks on exec.fifo until `start`, and only
+then becomes the configured user, closes every fd the runtime owns and execs the user program.
+Every step is named: an error carries the step's name back to the parent, which turns it into the
+one line the user sees.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import os
 
 from ociruntime import faults, hooks, signals
 from ociruntime.linux import libc, namespaces, paths, rootfs
+from ociruntime.process import waiter
 from ociruntime.process.channel import Channel, Msg, wait_for_gate
 from ociruntime.process.execute import StepFailed, become, become_and_exec, find_program, report_failure
-from ociruntime.process.waiter import ENDING_SIGNALS, Waiter
 
 TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def init_main(chan: Channel, ctx: InitContext, gate_fd: int) -> None:
     step = Steps()
     try:
         wait_for_gate(gate_fd)
-        for sig in ENDING_SIGNALS:
+        for sig in waiter.ENDING_SIGNALS:
             signals.set_handler(sig, _exit_on_signal)
         state, console_fd = _set_up(chan, ctx, step)
         if console_fd is not None:
@@ -85,14 +85,14 @@ def init_main(chan: Channel, ctx: InitContext, gate_fd: int) -> None:
             # close when create exits, as containerd's shim reads them to the end before `start`.
             for target in (0, 1, 2):
                 os.dup2(console_fd, target)
-        waiter = None
-        if ctx.wait_in_stub:
-            program, env = become(ctx.plan, console_fd=console_fd, state=state)
-            step("exec")
-            waiter = Waiter(ctx.plan, program, env, ctx.start_fd, ctx.result_fd)
         step("ready")
         faults.point("create.init.before-ready")
         chan.send(Msg.READY)
+        if ctx.wait_in_stub:
+            # `create` waits on: an ERROR, or end-of-file when the stub's execve closes our end.
+            faults.point("create.init.before-stub")
+            program, env = become(ctx.plan, console_fd=console_fd, state=state)
+            waiter.exec_waiter(ctx.plan, program, env, ctx.start_fd, ctx.result_fd, chan.fileno(), state)
         chan.close()
     except StepFailed as exc:
         chan.report(exc.step, exc.cause)
@@ -100,8 +100,6 @@ def init_main(chan: Channel, ctx: InitContext, gate_fd: int) -> None:
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent
         chan.report(step.current, exc)
         os._exit(1)
-    if waiter is not None:
-        waiter.exec()
     _wait_for_start(ctx.start_fd)
     _start_user_program(ctx, state, console_fd)
 

@@ -87,12 +87,38 @@ def spawn(
         parent_chan.send(Msg.CONTINUE, state=state)
         faults.point("create.before-ready")
         parent_chan.expect(Msg.READY)
+        if ctx.wait_in_stub:
+            _await_stub(parent_chan, init_pid)
         return init_pid
     except BaseException:
         _kill_and_reap(init_pid, intermediate)
         raise
     finally:
         parent_chan.close()
+
+
+def _await_stub(chan: Channel, init_pid: int) -> None:
+    """After READY, init takes its last steps and execs the exec stub (process/waiter.py): a failure
+    comes as ERROR; end-of-file comes when init's end closes, at that execve or at its exit. Exiting
+    releases the memory (and with it /proc/<pid>/exe) before the fds, so an exe that is still there
+    and is the stub means the stub runs."""
+    outcome = chan.recv_or_eof()
+    if outcome is not None:
+        kind, payload, _ = outcome
+        if kind == Msg.ERROR:
+            raise failure(payload)
+        raise errors.InitFailed("protocol", f"expected end-of-file after ready, got {kind}")
+    try:
+        exe = os.readlink(f"/proc/{init_pid}/exe")
+    except PermissionError:
+        return  # not ours to look at (a rootless create): its end-of-file has to do
+    except OSError:
+        exe = ""
+    if exe.startswith("/memfd:ociruntime-exec"):
+        return
+    _, status = os.waitpid(init_pid, 0)  # ours: reparented to us, the subreaper
+    code = os.waitstatus_to_exitcode(status)
+    raise errors.InitFailed("exec", f"container process exited with status {code} before waiting for start")
 
 
 def _reap(pid: int) -> None:

@@ -270,9 +270,12 @@ def test_program_never_runs_when_the_notify_listener_fails(
     bundle.write()
     cid = new_id()
     try:
-        runtime.ok("create", "-b", str(bundle.path), cid)
-        thread.join(10)
-        result = runtime("start", cid)
+        # Loaded (and the fd sent) before the wait, as runc does: `create` fails. Were it loaded after
+        # `start` (the Python init's order, kept with startContainer hooks), `start` would.
+        result = runtime("create", "-b", str(bundle.path), cid)
+        if result.returncode == 0:
+            thread.join(10)
+            result = runtime("start", cid)
         assert result.returncode != 0
         assert "seccomp" in result.stderr
     finally:

@@ -46,6 +46,7 @@ SCENARIOS: dict[str, Scenario] = {
     "create.after-init-pid": Scenario("create", "stopped"),
     "create.before-ready": Scenario("create", "stopped"),
     "create.init.before-ready": Scenario("create", None, child=True),
+    "create.init.before-stub": Scenario("create", None, child=True),
     "create.after-ready": Scenario("create", "stopped"),
     "create.after-save": Scenario("create", "created"),
     "start.before-fifo-write": Scenario("start", "created"),

@@ -1,12 +1,11 @@
 """The exec stub (linux/execstub.py), run for real: its listing is what it says, and its waiting mode
-waits, execs, reports, ends on signals and loads a filter only after `start`'s byte."""
+waits, execs, reports, ends on signals and is not dumpable."""
 
 from __future__ import annotations
 
 import os
 import re
 import shutil
-import struct
 import subprocess
 import time
 from collections.abc import Iterator
@@ -38,7 +37,6 @@ class Waiting:
         program: str,
         args: list[str],
         *,
-        seccomp: tuple[bytes, int] | None = None,
         pending_signal: int | None = None,
         uid: int | None = None,
     ) -> None:
@@ -46,12 +44,7 @@ class Waiting:
         self.result_r, result_w = os.pipe()
         out_r, out_w = os.pipe()
         passed = [fifo_r, result_w]
-        if seccomp is not None:
-            program_bytes, flags = seccomp
-            memfd = execstub.sealed_memfd("test-seccomp", program_bytes)
-            passed.append(memfd)
-            numbers = (memfd, len(program_bytes) // 8, flags)
-        argv = stub.wait_argv(fifo_r, result_w, numbers if seccomp is not None else None, program, args)
+        argv = stub.wait_argv(fifo_r, result_w, program, args)
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - the child
             try:
@@ -66,10 +59,6 @@ class Waiting:
                 if uid is not None:
                     os.setgid(uid)
                     os.setuid(uid)
-                if seccomp is not None:
-                    import ctypes
-
-                    ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
                 os.execve(stub.fd, argv, {"PATH": "/bin"})
             finally:
                 os._exit(99)
@@ -170,15 +159,14 @@ def test_waits_for_the_byte_then_execs_the_program(stub: execstub.ExecStub) -> N
 
 
 def test_the_program_inherits_none_of_the_stubs_fds(stub: execstub.ExecStub) -> None:
-    seccomp = (_allow_all(), 0)
-    w = Waiting(stub, BUSYBOX, ["ls", "/proc/self/fd"], seccomp=seccomp)
+    w = Waiting(stub, BUSYBOX, ["ls", "/proc/self/fd"])
     w.release()
     status, report, output = w.finish()
     assert os.waitstatus_to_exitcode(status) == 0, (report, output)
     listed = {int(fd) for fd in output.split()}
-    # Not the fifo, the result, the filter's memfd or the stub itself. (The other fds the forked
-    # test process had are the runtime's job: it closes them before exec'ing the stub.)
-    assert len(w.handed) == 4 and 1 in listed and not listed & set(w.handed)
+    # Not the fifo, the result or the stub itself. (The other fds the forked test process had are the
+    # runtime's job: it closes them before exec'ing the stub.)
+    assert len(w.handed) == 3 and 1 in listed and not listed & set(w.handed)
 
 
 def test_an_exec_failure_is_reported_on_exec_result(stub: execstub.ExecStub, tmp_path: Path) -> None:
@@ -210,11 +198,27 @@ def test_a_signal_pending_at_exec_is_delivered_once_the_handlers_are_in(stub: ex
     assert (os.waitstatus_to_exitcode(status), output) == (143, "")
 
 
-def test_the_waiting_stub_is_not_dumpable(stub: execstub.ExecStub) -> None:
+class ReadableStub(execstub.ExecStub):
+    """The same program in a readable memfd: execve leaves it dumpable, so only its prctl makes it not."""
+
+    def __init__(self) -> None:
+        code = execstub.elf_stub(execstub._X86_64_CODE, execstub._EM_X86_64)
+        self.fd = execstub._sealed_memfd("ociruntime-exec", code, mode=0o555)
+        self.prefix = (execstub.MARKER,)
+        self.can_wait = True
+
+
+def test_the_stub_is_execute_only(stub: execstub.ExecStub) -> None:
+    assert os.fstat(stub.fd).st_mode & 0o7777 == 0o111
+
+
+@pytest.mark.parametrize("readable", [False, True], ids=["execute-only", "readable"])
+def test_the_waiting_stub_is_not_dumpable(stub: execstub.ExecStub, readable: bool) -> None:
     # /proc/<pid>/status of a non-dumpable process belongs to root whatever its uid; a dumpable one's
     # to its uid (the program, once exec'd, is dumpable again).
     nobody = 65534
-    w = Waiting(stub, BUSYBOX, ["sleep", "5"], uid=nobody)
+    used = ReadableStub() if readable else stub
+    w = Waiting(used, BUSYBOX, ["sleep", "5"], uid=nobody)
     wait_sleeping(w.pid)
     waiting_owner = os.stat(f"/proc/{w.pid}/status").st_uid
     w.release()
@@ -225,13 +229,15 @@ def test_the_waiting_stub_is_not_dumpable(stub: execstub.ExecStub) -> None:
     running_owner = os.stat(f"/proc/{w.pid}/status").st_uid
     os.kill(w.pid, 9)
     w.finish()
+    if used is not stub:
+        used.close()
     assert (waiting_owner, running_owner) == (0, nobody)
 
 
 @pytest.mark.parametrize("argv0", ["ociwaiter", "ocistu", "/usr/bin/python3", "x"])
 def test_any_other_argv0_runs_nothing(stub: execstub.ExecStub, argv0: str) -> None:
     # As the interpreter of a `#!/proc/self/exe` script, argv[0] is the interpreter's path.
-    for argv in ([argv0, "0", "0", "0", "0", "0", BUSYBOX, "echo", "ran"], [argv0, BUSYBOX, "echo", "ran"]):
+    for argv in ([argv0, "0", "0", BUSYBOX, "echo", "ran"], [argv0, BUSYBOX, "echo", "ran"]):
         result = subprocess.run(
             argv, executable=f"/proc/self/fd/{stub.fd}", pass_fds=(stub.fd,), capture_output=True, text=True
         )
@@ -244,54 +250,3 @@ def test_the_exec_mode_still_execs_at_once(stub: execstub.ExecStub) -> None:
         capture_output=True, text=True,
     )  # fmt: skip
     assert (result.returncode, result.stdout) == (0, "direct\n")
-
-
-# --- seccomp after the wait --------------------------------------------------------------------------
-
-_SECCOMP_RET_ALLOW = 0x7FFF0000
-_SECCOMP_RET_ERRNO = 0x00050000
-_NR_READ, _NR_MKDIR = 0, 83
-
-
-def _insn(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
-    return struct.pack("<HBBI", code, jt, jf, k)
-
-
-def _deny(nr: int, errno_value: int) -> bytes:
-    """Load the syscall number; that one fails with errno_value, everything else is allowed."""
-    return (
-        _insn(0x20, 0)  # ld [0]: seccomp_data.nr
-        + _insn(0x15, nr, 0, 1)  # jeq nr
-        + _insn(0x06, _SECCOMP_RET_ERRNO | errno_value)
-        + _insn(0x06, _SECCOMP_RET_ALLOW)
-    )
-
-
-def _allow_all() -> bytes:
-    return _insn(0x06, _SECCOMP_RET_ALLOW)
-
-
-def test_the_filter_judges_the_program(stub: execstub.ExecStub, tmp_path: Path) -> None:
-    target = tmp_path / "made"
-    w = Waiting(stub, BUSYBOX, ["mkdir", str(target)], seccomp=(_deny(_NR_MKDIR, 42), 0))
-    w.release()
-    status, _, output = w.finish()
-    assert os.waitstatus_to_exitcode(status) == 1 and not target.exists()
-    assert os.strerror(42) in output
-
-
-def test_the_filter_is_loaded_after_the_wait(stub: execstub.ExecStub) -> None:
-    # A filter refusing read(2) would stop a waiter that loaded it first; static busybox `true` never reads.
-    w = Waiting(stub, BUSYBOX, ["true"], seccomp=(_deny(_NR_READ, 1), 0))
-    w.release()
-    status, report, _ = w.finish()
-    assert (os.waitstatus_to_exitcode(status), report) == (0, b"")
-
-
-def test_a_refused_filter_is_reported(stub: execstub.ExecStub) -> None:
-    w = Waiting(stub, BUSYBOX, ["echo", "must not run"], seccomp=(_allow_all(), 1 << 30))  # no such flag
-    w.release()
-    status, report, output = w.finish()
-    assert os.waitstatus_to_exitcode(status) == 127 and output == ""
-    assert execstub.describe_report(report) == f"seccomp: {os.strerror(22)}"
-
