@@ -649,11 +649,16 @@ def table_rows(runtimes: list[Runtime], operations: list[str], scale: float) -> 
             median = statistics.median(samples)
             ratio = "-"
             if ref_median and rt is not reference:
-                ratio = f"{median / ref_median:.2f}"
-            figures = [f"{value * scale:.2f}" for value in (min(samples), median, max(samples))]
+                ratio = _figure(median / ref_median)
+            figures = [_figure(value * scale) for value in (min(samples), median, max(samples))]
             rows.append([op if first else "", rt.name, str(len(samples)), *figures, ratio])
             first = False
     return rows
+
+
+def _figure(value: float) -> str:
+    """Two decimals, or three significant digits below 0.1 (the stub's 8 kB is not "0.01 MB")."""
+    return f"{value:.2f}" if value >= 0.1 or value == 0 else f"{value:.3g}"
 
 
 def header(unit: str) -> list[str]:
