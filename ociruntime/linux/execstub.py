@@ -61,31 +61,31 @@ _X86_64_CODE = bytes.fromhex(
     "488b18"                  # 007  mov rbx, [rax]
     "48b96f63697374756200"    # 00a  movabs rcx, 0x006275747369636f   "ocistub\0"
     "4839cb"                  # 014  cmp rbx, rcx
-    "0f8467010000"            # 017  je exec_now
+    "0f8458010000"            # 017  je exec_now
     "48b96f63697761697400"    # 01d  movabs rcx, 0x007469617769636f   "ociwait\0"
     "4839cb"                  # 027  cmp rbx, rcx
-    "0f856c010000"            # 02a  jne exit_127
+    "0f854e010000"            # 02a  jne exit_127
     # prctl(PR_SET_DUMPABLE, 0): execve made us dumpable again
     "b89d000000"              # 030  mov eax, 157
     "bf04000000"              # 035  mov edi, 4
     "31f6"                    # 03a  xor esi, esi
     "0f05"                    # 03c  syscall
     "4885c0"                  # 03e  test rax, rax
-    "0f8555010000"            # 041  jnz exit_127
+    "0f8537010000"            # 041  jnz exit_127
     "488b7510"                # 047  mov rsi, [rbp+16]                argv[1]: exec.fifo fd
-    "e869010000"              # 04b  call parse
+    "e863010000"              # 04b  call parse
     "4989c4"                  # 050  mov r12, rax
     "488b7518"                # 053  mov rsi, [rbp+24]                argv[2]: exec.result fd
-    "e85d010000"              # 057  call parse
+    "e857010000"              # 057  call parse
     "4989c5"                  # 05c  mov r13, rax
     "4883ec40"                # 05f  sub rsp, 64                      [rsp]: struct sigaction; [rsp+32]: scratch
-    "488d0540010000"          # 063  lea rax, [rip+on_signal]
+    "488d0522010000"          # 063  lea rax, [rip+on_signal]
     "48890424"                # 06a  mov [rsp], rax                   sa_handler
     # sa_flags: SA_RESTORER (x86-64 delivers no signal without one)
     "48c744240800000004"      # 06e  mov qword ptr [rsp+8], 0x04000000
     "4889442410"              # 077  mov [rsp+16], rax                sa_restorer: never used, the handler exits
     "48c744241800000000"      # 07c  mov qword ptr [rsp+24], 0        sa_mask
-    "4c8d0550010000"          # 085  lea r8, [rip+ending_signals]
+    "4c8d054a010000"          # 085  lea r8, [rip+ending_signals]
     # next_signal:
     "410fb638"                # 08c  movzx edi, byte ptr [r8]
     "85ff"                    # 090  test edi, edi
@@ -96,7 +96,7 @@ _X86_64_CODE = bytes.fromhex(
     "b80d000000"              # 09f  mov eax, 13
     "0f05"                    # 0a4  syscall
     "4885c0"                  # 0a6  test rax, rax
-    "0f85ed000000"            # 0a9  jnz exit_127
+    "0f85cf000000"            # 0a9  jnz exit_127
     "49ffc0"                  # 0af  inc r8
     "ebd8"                    # 0b2  jmp next_signal
     # unblock:
@@ -108,7 +108,7 @@ _X86_64_CODE = bytes.fromhex(
     "b80e000000"              # 0cf  mov eax, 14
     "0f05"                    # 0d4  syscall
     "4885c0"                  # 0d6  test rax, rax
-    "0f85bd000000"            # 0d9  jnz exit_127
+    "0f859f000000"            # 0d9  jnz exit_127
     # wait_byte:
     # read(fifo, scratch, 1): blocks until `start` writes
     "31c0"                    # 0df  xor eax, eax
@@ -121,7 +121,7 @@ _X86_64_CODE = bytes.fromhex(
     "4883f8fc"                # 0f6  cmp rax, -4                      EINTR: read again
     "74e3"                    # 0fa  je wait_byte
     "41b077"                  # 0fc  mov r8b, 0x77                    'w': waiting failed
-    "eb41"                    # 0ff  jmp fail
+    "eb32"                    # 0ff  jmp fail
     # released:
     "b803000000"              # 101  mov eax, 3                       close(fifo)
     "4489e7"                  # 106  mov edi, r12d
@@ -134,77 +134,78 @@ _X86_64_CODE = bytes.fromhex(
     "0f05"                    # 11d  syscall
     "41b078"                  # 11f  mov r8b, 0x78                    'x': exec failed
     "4885c0"                  # 122  test rax, rax
-    "751b"                    # 125  jnz fail
+    "750c"                    # 125  jnz fail
     # exec_program:
-    "488b7d20"                # 127  mov rdi, [rbp+32]                execve(argv[3], &argv[4], envp)
-    "488d7528"                # 12b  lea rsi, [rbp+40]
-    "488b4d00"                # 12f  mov rcx, [rbp]
-    "488d54cd10"              # 133  lea rdx, [rbp+rcx*8+16]
-    "b83b000000"              # 138  mov eax, 59
-    "0f05"                    # 13d  syscall
-    "41b078"                  # 13f  mov r8b, 0x78
+    "488d7520"                # 127  lea rsi, [rbp+32]                argv[3]: the program
+    "e86b000000"              # 12b  call execve_at
+    "41b078"                  # 130  mov r8b, 0x78
     # fail:
-    "f7d8"                    # 142  neg eax                          errno
+    "f7d8"                    # 133  neg eax                          errno
     # report: 0, the step letter, errno (u16), the program path
-    "c644243000"              # 144  mov byte ptr [rsp+48], 0
-    "4488442431"              # 149  mov [rsp+49], r8b
-    "6689442432"              # 14e  mov [rsp+50], ax
-    "b801000000"              # 153  mov eax, 1                       write(result, report, 4)
-    "4489ef"                  # 158  mov edi, r13d
-    "488d742430"              # 15b  lea rsi, [rsp+48]
-    "ba04000000"              # 160  mov edx, 4
-    "0f05"                    # 165  syscall
-    "488b7520"                # 167  mov rsi, [rbp+32]
-    "31d2"                    # 16b  xor edx, edx
+    "c644243000"              # 135  mov byte ptr [rsp+48], 0
+    "4488442431"              # 13a  mov [rsp+49], r8b
+    "6689442432"              # 13f  mov [rsp+50], ax
+    "b801000000"              # 144  mov eax, 1                       write(result, report, 4)
+    "4489ef"                  # 149  mov edi, r13d
+    "488d742430"              # 14c  lea rsi, [rsp+48]
+    "ba04000000"              # 151  mov edx, 4
+    "0f05"                    # 156  syscall
+    "488b7520"                # 158  mov rsi, [rbp+32]
+    "31d2"                    # 15c  xor edx, edx
     # path_length:
-    "803c1600"                # 16d  cmp byte ptr [rsi+rdx], 0
-    "7405"                    # 171  je write_path
-    "48ffc2"                  # 173  inc rdx
-    "ebf5"                    # 176  jmp path_length
+    "803c1600"                # 15e  cmp byte ptr [rsi+rdx], 0
+    "7405"                    # 162  je write_path
+    "48ffc2"                  # 164  inc rdx
+    "ebf5"                    # 167  jmp path_length
     # write_path:
-    "b801000000"              # 178  mov eax, 1                       write(result, path, length)
-    "4489ef"                  # 17d  mov edi, r13d
-    "0f05"                    # 180  syscall
-    "eb18"                    # 182  jmp exit_127
+    "b801000000"              # 169  mov eax, 1                       write(result, path, length)
+    "4489ef"                  # 16e  mov edi, r13d
+    "0f05"                    # 171  syscall
+    "eb09"                    # 173  jmp exit_127
     # exec_now:
-    "488b7d10"                # 184  mov rdi, [rbp+16]                execve(argv[1], &argv[2], envp)
-    "488d7518"                # 188  lea rsi, [rbp+24]
-    "488b4d00"                # 18c  mov rcx, [rbp]
-    "488d54cd10"              # 190  lea rdx, [rbp+rcx*8+16]
-    "b83b000000"              # 195  mov eax, 59
-    "0f05"                    # 19a  syscall
+    "488d7510"                # 175  lea rsi, [rbp+16]                argv[1]: the program
+    "e81d000000"              # 179  call execve_at
     # exit_127:
-    "bf7f000000"              # 19c  mov edi, 127                     exit_group(127)
-    "b8e7000000"              # 1a1  mov eax, 231
-    "0f05"                    # 1a6  syscall
+    "bf7f000000"              # 17e  mov edi, 127                     exit_group(127)
+    "b8e7000000"              # 183  mov eax, 231
+    "0f05"                    # 188  syscall
     # not reached (a filter refusing exit_group: SIGILL ends us)
-    "0f0b"                    # 1a8  ud2
+    "0f0b"                    # 18a  ud2
     # on_signal:
     # exit_group(128 + signal), as a handler-less program is seen
-    "81c780000000"            # 1aa  add edi, 128
-    "b8e7000000"              # 1b0  mov eax, 231
-    "0f05"                    # 1b5  syscall
-    "0f0b"                    # 1b7  ud2
+    "81c780000000"            # 18c  add edi, 128
+    "b8e7000000"              # 192  mov eax, 231
+    "0f05"                    # 197  syscall
+    "0f0b"                    # 199  ud2
+    # execve_at:
+    # rsi: &argv[k]; execve(argv[k], &argv[k+1], envp); returns if it fails
+    "488b3e"                  # 19b  mov rdi, [rsi]
+    "4883c608"                # 19e  add rsi, 8
+    "488b4d00"                # 1a2  mov rcx, [rbp]
+    "488d54cd10"              # 1a6  lea rdx, [rbp+rcx*8+16]
+    "b83b000000"              # 1ab  mov eax, 59
+    "0f05"                    # 1b0  syscall
+    "c3"                      # 1b2  ret
     # parse:
     # rsi: a decimal number → rax; anything else exits 127
-    "31c0"                    # 1b9  xor eax, eax
-    "803e00"                  # 1bb  cmp byte ptr [rsi], 0
-    "74dc"                    # 1be  je exit_127
+    "31c0"                    # 1b3  xor eax, eax
+    "803e00"                  # 1b5  cmp byte ptr [rsi], 0
+    "74c4"                    # 1b8  je exit_127
     # parse_digit:
-    "0fb60e"                  # 1c0  movzx ecx, byte ptr [rsi]
-    "85c9"                    # 1c3  test ecx, ecx
-    "7414"                    # 1c5  jz parsed
-    "83e930"                  # 1c7  sub ecx, 0x30
-    "83f909"                  # 1ca  cmp ecx, 9
-    "77cd"                    # 1cd  ja exit_127
-    "486bc00a"                # 1cf  imul rax, rax, 10
-    "4801c8"                  # 1d3  add rax, rcx
-    "48ffc6"                  # 1d6  inc rsi
-    "ebe5"                    # 1d9  jmp parse_digit
+    "0fb60e"                  # 1ba  movzx ecx, byte ptr [rsi]
+    "85c9"                    # 1bd  test ecx, ecx
+    "7414"                    # 1bf  jz parsed
+    "83e930"                  # 1c1  sub ecx, 0x30
+    "83f909"                  # 1c4  cmp ecx, 9
+    "77b5"                    # 1c7  ja exit_127
+    "486bc00a"                # 1c9  imul rax, rax, 10
+    "4801c8"                  # 1cd  add rax, rcx
+    "48ffc6"                  # 1d0  inc rsi
+    "ebe5"                    # 1d3  jmp parse_digit
     # parsed:
-    "c3"                      # 1db  ret
+    "c3"                      # 1d5  ret
     # ending_signals:
-    "0102030a0c0f00"          # 1dc  .byte 1, 2, 3, 10, 12, 15, 0        HUP INT QUIT USR1 USR2 TERM
+    "0102030a0c0f00"          # 1d6  .byte 1, 2, 3, 10, 12, 15, 0        HUP INT QUIT USR1 USR2 TERM
 )
 _EM_X86_64 = 0x3E
 

@@ -116,7 +116,10 @@ def _await_stub(chan: Channel, init_pid: int) -> None:
         exe = ""
     if exe.startswith("/memfd:ociruntime-exec"):
         return
-    _, status = os.waitpid(init_pid, 0)  # ours: reparented to us, the subreaper
+    try:
+        _, status = os.waitpid(init_pid, 0)  # ours: reparented to us, the subreaper
+    except ChildProcessError:
+        raise errors.InitFailed("exec", "container process exited before waiting for start") from None
     code = os.waitstatus_to_exitcode(status)
     raise errors.InitFailed("exec", f"container process exited with status {code} before waiting for start")
 

@@ -11,18 +11,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import Bundle, BundleFactory, Runtime, new_id
+from tests.integration.helpers.common import proc_status
 
 pytestmark = pytest.mark.root
 
 STUB_EXE = "/memfd:ociruntime-exec"
-
-
-def status_fields(pid: int) -> dict[str, str]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        fields[key] = value.strip()
-    return fields
 
 
 def create(runtime: Runtime, bundle: Bundle) -> tuple[str, int]:
@@ -37,7 +30,7 @@ def test_the_waiting_process_is_the_stub_not_an_interpreter(
     cid, pid = create(runtime, make_bundle(["true"]))
     exe = os.readlink(f"/proc/{pid}/exe")
     maps = Path(f"/proc/{pid}/maps").read_text()
-    rss_kb = int(status_fields(pid)["VmRSS"].split()[0])
+    rss_kb = int(proc_status(pid)["VmRSS"].split()[0])
     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     runtime.ok("delete", "--force", cid)
     assert exe.startswith(STUB_EXE), exe
@@ -58,7 +51,7 @@ def test_the_waiting_process_already_is_the_configured_user(
     bundle.config["process"]["capabilities"] = {k: ["CAP_KILL"] for k in sets}
     bundle.write()
     cid, pid = create(runtime, bundle)
-    waiting = status_fields(pid)
+    waiting = proc_status(pid)
     runtime.ok("delete", "--force", cid)
     assert waiting["Uid"].split() == ["1000"] * 4 and waiting["Gid"].split() == ["1001"] * 4
     assert waiting["Groups"].split() == ["1002"]
@@ -121,7 +114,7 @@ def test_the_stub_waits_under_the_filter(
     bundle.config["process"]["noNewPrivileges"] = no_new_privileges
     bundle.write()
     cid, pid = create(runtime, bundle)
-    waiting = status_fields(pid)
+    waiting = proc_status(pid)
     exe = os.readlink(f"/proc/{pid}/exe")
     runtime.ok("delete", "--force", cid)
     assert exe.startswith(STUB_EXE)
