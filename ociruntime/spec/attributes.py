@@ -155,7 +155,7 @@ class MemoryPolicy(Value):
     __slots__ = ("mode_name", "mode", "nodes")
 
     def __init__(self, mode_name: str, mode: int, nodes: frozenset[int]) -> None:
-        self.mode_name = mode_name
+        self.mode_name = mode_name  # the mode and its flags, as the config names them: for messages
         self.mode = mode  # with the flags or'ed in, as set_mempolicy(2) takes it
         self.nodes = nodes
 
@@ -350,7 +350,9 @@ def plan_memory_policy(doc: object, where: str = "linux.memoryPolicy") -> Memory
         raise ConfigInvalid(f"{where}.nodes", f"{name} does not take a node set")
     if name in ("MPOL_DEFAULT", "MPOL_LOCAL") and flags:
         raise ConfigInvalid(f"{where}.flags", f"{name} does not take flags")
-    return MemoryPolicy(name, mode, nodes)
+    # The kernel accepts each flag with some modes only (MPOL_F_NUMA_BALANCING: MPOL_BIND, and since 6.x
+    # MPOL_PREFERRED_MANY) and says EINVAL otherwise: its refusal names the flags with the mode.
+    return MemoryPolicy("|".join([name, *flags]), mode, nodes)
 
 
 def plan_cpu_affinity(doc: object, where: str = "process.execCPUAffinity") -> CpuAffinity | None:

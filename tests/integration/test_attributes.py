@@ -311,6 +311,16 @@ def test_memory_policy_on_a_missing_node(runtime: Runtime, make_bundle: BundleFa
     assert "linux.memoryPolicy.nodes: NUMA node 63 does not exist" in line
 
 
+def test_memory_policy_flag_the_kernel_refuses_with_the_mode(
+    runtime: Runtime, make_bundle: BundleFactory, no_trace: None
+) -> None:
+    # MPOL_F_NUMA_BALANCING goes with MPOL_BIND (and MPOL_PREFERRED_MANY) only: set_mempolicy says EINVAL.
+    # The one line must name the flag, not only the mode (the conformance check of features' flags).
+    policy = {"mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_NUMA_BALANCING"]}
+    line = failed_run(runtime, make_bundle, linux={"memoryPolicy": policy})
+    assert "linux.memoryPolicy MPOL_INTERLEAVE|MPOL_F_NUMA_BALANCING: set_mempolicy: Invalid argument" in line, line
+
+
 @pytest.mark.parametrize(
     ("policy", "path"),
     [({"mode": "MPOL_BIND"}, "linux.memoryPolicy.nodes"),
