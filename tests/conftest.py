@@ -249,9 +249,26 @@ def no_trace(runtime: Runtime, make_bundle: BundleFactory) -> Iterator[None]:
         with open("/proc/self/mountinfo") as f:
             leaked = [line for line in f if str(bundle.path) in line]
         assert leaked == [], f"mounts left behind: {leaked}"
-        # A waiting init may be the exec stub, whose command line names neither the runtime nor its root.
         assert processes_in_cgroup(bundle.cgroup) == [], f"processes left behind in {bundle.cgroup}"
     assert processes_mentioning(str(runtime.root)) == []
+    # A waiting init may be the exec stub, whose command line names neither the runtime nor its root:
+    # it holds the container's exec.fifo, under the root.
+    assert processes_holding(str(runtime.root)) == []
+
+
+def processes_holding(prefix: str) -> list[str]:
+    """Pids with an open fd on a path under `prefix`."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            targets = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            continue
+        if any(t.startswith(prefix + "/") for t in targets):
+            found.append(pid)
+    return found
 
 
 def processes_in_cgroup(relative: str) -> list[str]:

@@ -75,5 +75,28 @@ def apply_capabilities(caps: CapabilitySets) -> None:
         number += 1
 
 
+# Bits of the capabilities that let a process read a file whatever its mode.
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2
+
+
+def lower_effective(numbers: tuple[int, ...]) -> None:
+    """Clear capabilities from the effective set only. Permitted, inheritable and ambient stay, and
+    the next execve computes the effective set anew from them: the lowered ones come back."""
+    header = _CapHeader(abi.LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    if _libc.capget(ctypes.byref(header), data) < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"capget: {os.strerror(err)}")
+    mask = sum(1 << n for n in numbers)
+    low = data[0].effective | data[1].effective << 32
+    if not low & mask:
+        return
+    low &= ~mask
+    data[0].effective, data[1].effective = low & 0xFFFFFFFF, low >> 32
+    if _libc.capset(ctypes.byref(header), data) < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"capset: {os.strerror(err)}")
+
+
 def set_no_new_privs() -> None:
     libc.prctl(abi.PR_SET_NO_NEW_PRIVS, 1)

@@ -1,10 +1,13 @@
-"""The last steps every container process takes, init after `start` and each `exec`'d process alike:
-become the configured user with the configured capabilities and limits, then exec the program.
+"""The last steps every container process takes, init and each `exec`'d process alike: become the
+configured user with the configured capabilities and limits, then exec the program (or, for an init
+whose wait the exec stub takes over, process/waiter.py, hand over to the stub).
 
 The order is the kernel's: attributes that need privilege first, the bounding set while still
 privileged, ids with capabilities kept across setuid, the final capability sets, no_new_privs, then the
-seccomp filter as late as possible (only the exec itself runs under it), and execve. A failure raises;
-the caller decides who hears about it (init: the container's stderr; exec: the waiting runtime).
+seccomp filter as late as possible (with no_new_privs only the exec itself runs under it; without, it
+needs CAP_SYS_ADMIN and is loaded before the capabilities drop), and execve. A failure raises; the
+caller decides who hears about it (init: `create` over the channel, or `start` through exec.result;
+exec: the waiting runtime).
 """
 
 from __future__ import annotations

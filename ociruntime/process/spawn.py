@@ -99,9 +99,9 @@ def spawn(
 
 def _await_stub(chan: Channel, init_pid: int) -> None:
     """After READY, init takes its last steps and execs the exec stub (process/waiter.py): a failure
-    comes as ERROR; end-of-file comes when init's end closes, at that execve or at its exit. Exiting
-    releases the memory (and with it /proc/<pid>/exe) before the fds, so an exe that is still there
-    and is the stub means the stub runs."""
+    comes as ERROR; end-of-file comes when the stub, set up, closes the channel, or at an exit.
+    Exiting releases the memory (and with it /proc/<pid>/exe) before the fds, so an exe that is still
+    there and is the stub means the stub waits."""
     outcome = chan.recv_or_eof()
     if outcome is not None:
         kind, payload, _ = outcome
@@ -117,10 +117,14 @@ def _await_stub(chan: Channel, init_pid: int) -> None:
     if exe.startswith("/memfd:ociruntime-exec"):
         return
     try:
-        _, status = os.waitpid(init_pid, 0)  # ours: reparented to us, the subreaper
+        # Ours (reparented to us, the subreaper). Not reaped here: the caller's cleanup kills and
+        # reaps it, and must not signal a pid that could already be someone else's.
+        result = os.waitid(os.P_PID, init_pid, os.WEXITED | os.WNOWAIT)
     except ChildProcessError:
-        raise errors.InitFailed("exec", "container process exited before waiting for start") from None
-    code = os.waitstatus_to_exitcode(status)
+        result = None
+    if result is None:
+        raise errors.InitFailed("exec", "container process exited before waiting for start")
+    code = result.si_status if result.si_code == os.CLD_EXITED else -result.si_status
     raise errors.InitFailed("exec", f"container process exited with status {code} before waiting for start")
 
 

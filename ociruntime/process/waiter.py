@@ -7,17 +7,18 @@ container is set up and READY is sent, init does what runc's init does before it
 attributes, user and groups, capabilities, no_new_privs, cwd, finding the program, the seccomp filter,
 closing the runtime's fds. Then it execs the stub, which waits on exec.fifo and execs the program.
 
-`create` waits until init's end of the channel closes (close-on-exec: at the stub's execve), so a
-failure of any of those steps still fails `create`, as it does with runc, where it used to fail
-`start`. What remains for `start` to hear about (the exec itself failed) the stub writes to
-exec.result as a binary report (execstub.describe_report words it).
+`create` waits until init's end of the channel closes: the stub closes it once it is set up, or it
+closes at an exit. So a failure of any of those steps still fails `create`, as it does with runc,
+where it used to fail `start`. What remains for `start` to hear about (the exec itself failed) the
+stub writes to exec.result as a binary report (execstub.describe_report words it).
 
 The seccomp filter is loaded before the stub's execve, as runc's init loads it before its wait: the
 stub's own syscalls (execveat, prctl, rt_sigaction, rt_sigprocmask, read, close, fcntl, execve) run
 under it. Loading it in the stub after the wait would judge fewer, but would leave the stub unfiltered
 for the instant between its execve and its prctl(PR_SET_DUMPABLE, 0), when a process of the same user
-and capabilities could ptrace it (and keep it): the filter must already be there. (For users without
-CAP_DAC_OVERRIDE or CAP_DAC_READ_SEARCH that instant does not exist: the stub is execute-only.)
+and capabilities could ptrace it (and keep it): the filter must already be there. That instant does
+not exist in fact: the stub's memfd is execute-only and init execs it without CAP_DAC_OVERRIDE and
+CAP_DAC_READ_SEARCH in its effective set, so the kernel makes it non-dumpable at the execve itself.
 
 The Python init keeps waiting when the stub could not do what it would do after `start`:
 - startContainer hooks run in init after `start`;
@@ -30,6 +31,7 @@ from __future__ import annotations
 import os
 
 from ociruntime import signals
+from ociruntime.linux import identity
 from ociruntime.process.execute import StepFailed, close_inherited_fds
 
 TYPE_CHECKING = False  # typing costs an import on every call; mypy reads this as True
@@ -65,8 +67,8 @@ def exec_waiter(
     """After `execute.become`: close every fd of the runtime's but the stub's own, load the filter (with
     no_new_privileges; `become` loaded it otherwise) and exec the stub. Raises StepFailed.
 
-    `channel_fd` (close-on-exec) stays open until the execve: its end-of-file tells `create` that the
-    stub runs."""
+    `channel_fd` is handed to the stub, which closes it once its signal handlers are in: that
+    end-of-file tells `create` that the stub waits."""
     stub = plan.exec_stub
     assert stub is not None
     nnp_seccomp = plan.seccomp if plan.seccomp is not None and plan.process.no_new_privileges else None
@@ -79,9 +81,13 @@ def exec_waiter(
         if nnp_seccomp is not None:
             keep += nnp_seccomp.inherited_fds()
         close_inherited_fds(3 + plan.preserve_fds, *keep)
-        for fd in (fifo_fd, result_fd):  # the stub's: past its execve
+        for fd in (channel_fd, fifo_fd, result_fd):  # the stub's: past its execve
             os.set_inheritable(fd, True)
-        argv = stub.wait_argv(fifo_fd, result_fd, program, list(plan.process.args))
+        argv = stub.wait_argv(channel_fd, fifo_fd, result_fd, program, list(plan.process.args))
+        # execve leaves a process dumpable if it may read its program, and the stub's memfd is
+        # execute-only: without these two in its effective set (execve gives them back), the stub is
+        # not dumpable even for the instant before its prctl.
+        identity.lower_effective((identity.CAP_DAC_OVERRIDE, identity.CAP_DAC_READ_SEARCH))
         if nnp_seccomp is not None:
             step = "seccomp"
             nnp_seccomp.load(state)

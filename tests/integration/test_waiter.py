@@ -13,7 +13,8 @@ import pytest
 from tests.conftest import Bundle, BundleFactory, Runtime, new_id
 from tests.integration.helpers.common import proc_status
 
-pytestmark = pytest.mark.root
+# The stub is x86-64 code; elsewhere the Python init waits and these tests do not apply.
+pytestmark = [pytest.mark.root, pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86-64 stub")]
 
 STUB_EXE = "/memfd:ociruntime-exec"
 
@@ -36,7 +37,7 @@ def test_the_waiting_process_is_the_stub_not_an_interpreter(
     assert exe.startswith(STUB_EXE), exe
     assert "python" not in maps and ".so" not in maps, maps  # nothing but the stub, its stack, vdso
     assert rss_kb < 512, rss_kb
-    assert cmdline[0] == b"ociwait" and cmdline[3:5] == [b"/bin/true", b"true"], cmdline
+    assert cmdline[0] == b"ociwait" and cmdline[4:6] == [b"/bin/true", b"true"], cmdline
 
 
 def test_the_waiting_process_already_is_the_configured_user(
@@ -46,28 +47,30 @@ def test_the_waiting_process_already_is_the_configured_user(
     bundle = make_bundle(["sh", "-c", "grep -E '^(Uid|Gid|Groups|CapEff|CapBnd|NoNewPrivs):' /proc/self/status"])
     bundle.config["process"]["user"] = {"uid": 1000, "gid": 1001, "additionalGids": [1002]}
     # Ambient too: a non-root user keeps capabilities across execve (the stub's, then the program's)
-    # only through the ambient set.
+    # only through the ambient set. CAP_DAC_OVERRIDE, which init lowers from its effective set just
+    # for the stub's execve, must be back in the stub's and the program's.
     sets = ("bounding", "effective", "permitted", "inheritable", "ambient")
-    bundle.config["process"]["capabilities"] = {k: ["CAP_KILL"] for k in sets}
+    bundle.config["process"]["capabilities"] = {k: ["CAP_KILL", "CAP_DAC_OVERRIDE"] for k in sets}
     bundle.write()
     cid, pid = create(runtime, bundle)
     waiting = proc_status(pid)
     runtime.ok("delete", "--force", cid)
     assert waiting["Uid"].split() == ["1000"] * 4 and waiting["Gid"].split() == ["1001"] * 4
     assert waiting["Groups"].split() == ["1002"]
-    assert int(waiting["CapEff"], 16) == 1 << 5 and int(waiting["CapBnd"], 16) == 1 << 5  # CAP_KILL
+    kill_and_dac = 1 << 5 | 1 << 1  # CAP_KILL, CAP_DAC_OVERRIDE
+    assert int(waiting["CapEff"], 16) == kill_and_dac and int(waiting["CapBnd"], 16) == kill_and_dac
     assert waiting["NoNewPrivs"] == "1"
     # and the program, once started, is the same
     result = runtime("run", "-b", str(bundle.path), new_id(), stdin=open(os.devnull))
     seen = dict(line.split(":", 1) for line in result.stdout.splitlines())
-    assert seen["Uid"].split() == ["1000"] * 4 and int(seen["CapEff"], 16) == 1 << 5, result.stdout
+    assert seen["Uid"].split() == ["1000"] * 4 and int(seen["CapEff"], 16) == kill_and_dac, result.stdout
 
 
 def test_a_failure_before_the_wait_fails_create_and_leaves_nothing(
     runtime: Runtime, make_bundle: BundleFactory, no_trace: None
 ) -> None:
     # The cwd exists but the configured user may not enter it: chdir fails in init after the switch of
-    # user, before READY, so `create` reports it (as runc's does), not a later `start`.
+    # user, after READY but before the stub, so `create` reports it (as runc's does), not `start`.
     bundle = make_bundle(["true"], copy_rootfs=True)
     private = bundle.rootfs / "private"
     private.mkdir(mode=0o700)
@@ -133,3 +136,24 @@ def test_the_python_init_waits_where_the_stub_cannot(
     exe = os.readlink(f"/proc/{pid}/exe")
     runtime.ok("delete", "--force", cid)
     assert not exe.startswith(STUB_EXE) and "python" in exe, exe
+
+
+def test_a_filter_refusing_the_stubs_syscalls_fails_create(
+    runtime: Runtime, make_bundle: BundleFactory, no_trace: None
+) -> None:
+    # The filter is on before the stub's execve (runc's order), so it judges the stub's set-up. A
+    # profile refusing prctl stops the stub before it closes the channel: `create` fails, every time,
+    # and nothing is left (runc, which makes no prctl after loading, would run this container).
+    bundle = make_bundle(["true"])
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["prctl"], "action": "SCMP_ACT_ERRNO"}],
+    }
+    bundle.config["process"]["noNewPrivileges"] = True
+    bundle.write()
+    cid = new_id()
+    result = runtime("create", "-b", str(bundle.path), cid, stdin=open(os.devnull))
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "exited with status 127 before waiting for start" in lines[0], result.stderr
+    assert runtime("state", cid).returncode != 0

@@ -106,6 +106,8 @@ def test_kill_at_point(
     no_trace: None,
 ) -> None:
     scenario = SCENARIOS[point]
+    if point == "create.init.before-stub" and os.uname().machine != "x86_64":
+        pytest.skip("only reached where the exec stub waits (x86-64)")
     bundle = make_bundle(["sleep", "100"])
     cid = new_id()
     if scenario.command != "create":

@@ -40,11 +40,12 @@ class Waiting:
         pending_signal: int | None = None,
         uid: int | None = None,
     ) -> None:
+        self.channel_r, channel_w = os.pipe()  # stands for the runtime's channel: closed once set up
         fifo_r, self.fifo_w = os.pipe()
         self.result_r, result_w = os.pipe()
         out_r, out_w = os.pipe()
-        passed = [fifo_r, result_w]
-        argv = stub.wait_argv(fifo_r, result_w, program, args)
+        passed = [channel_w, fifo_r, result_w]
+        argv = stub.wait_argv(channel_w, fifo_r, result_w, program, args)
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - the child
             try:
@@ -62,16 +63,27 @@ class Waiting:
                 os.execve(stub.fd, argv, {"PATH": "/bin"})
             finally:
                 os._exit(99)
+        self.out_r = out_r
+        # What the stub's fds are (pipe:[inode], the memfd): the program must hold none of them.
+        self.handed = {os.readlink(f"/proc/self/fd/{fd}") for fd in (fifo_r, self.result_r, stub.fd)}
+        self.handed.add(os.readlink(f"/proc/self/fd/{self.channel_r}"))
         for fd in (*passed, out_w):
             os.close(fd)
-        self.out_r = out_r
-        self.handed = (*passed, stub.fd)  # the fd numbers the stub had
+
+    def set_up(self) -> bool:
+        """Whether the stub closed the channel (set up) rather than died: blocks until one of them."""
+        read_to_end(self.channel_r)
+        return os.readlink(f"/proc/{self.pid}/exe").startswith("/memfd:ociruntime-exec")
 
     def release(self) -> None:
         os.write(self.fifo_w, b"0")
 
     def finish(self) -> tuple[int, bytes, str]:
         """Exit status (as waitpid gives it), what was written to exec.result, and the output."""
+        try:
+            os.close(self.channel_r)
+        except OSError:
+            pass  # set_up() read it to the end and closed it
         report = read_to_end(self.result_r)
         output = read_to_end(self.out_r).decode()
         _, status = os.waitpid(self.pid, 0)
@@ -159,14 +171,23 @@ def test_waits_for_the_byte_then_execs_the_program(stub: execstub.ExecStub) -> N
 
 
 def test_the_program_inherits_none_of_the_stubs_fds(stub: execstub.ExecStub) -> None:
-    w = Waiting(stub, BUSYBOX, ["ls", "/proc/self/fd"])
+    w = Waiting(stub, BUSYBOX, ["sh", "-c", "for f in /proc/self/fd/*; do readlink $f; done; true"])
     w.release()
     status, report, output = w.finish()
     assert os.waitstatus_to_exitcode(status) == 0, (report, output)
-    listed = {int(fd) for fd in output.split()}
-    # Not the fifo, the result or the stub itself. (The other fds the forked test process had are the
-    # runtime's job: it closes them before exec'ing the stub.)
-    assert len(w.handed) == 3 and 1 in listed and not listed & set(w.handed)
+    held = set(output.splitlines())
+    # Not the channel, the fifo, the result or the stub itself. (The other fds the forked test process
+    # had are the runtime's job: it closes them before exec'ing the stub.)
+    assert len(w.handed) == 4 and held and not held & w.handed, (held, w.handed)
+
+
+def test_the_channel_closes_once_the_stub_is_set_up(stub: execstub.ExecStub) -> None:
+    w = Waiting(stub, BUSYBOX, ["true"])
+    assert w.set_up()
+    assert proc_state(w.pid) in ("S", "R")  # waiting, not gone
+    w.release()
+    status, _, _ = w.finish()
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_an_exec_failure_is_reported_on_exec_result(stub: execstub.ExecStub, tmp_path: Path) -> None:
@@ -237,7 +258,7 @@ def test_the_waiting_stub_is_not_dumpable(stub: execstub.ExecStub, readable: boo
 @pytest.mark.parametrize("argv0", ["ociwaiter", "ocistu", "/usr/bin/python3", "x"])
 def test_any_other_argv0_runs_nothing(stub: execstub.ExecStub, argv0: str) -> None:
     # As the interpreter of a `#!/proc/self/exe` script, argv[0] is the interpreter's path.
-    for argv in ([argv0, "0", "0", BUSYBOX, "echo", "ran"], [argv0, BUSYBOX, "echo", "ran"]):
+    for argv in ([argv0, "0", "0", "0", BUSYBOX, "echo", "ran"], [argv0, BUSYBOX, "echo", "ran"]):
         result = subprocess.run(
             argv, executable=f"/proc/self/fd/{stub.fd}", pass_fds=(stub.fd,), capture_output=True, text=True
         )
