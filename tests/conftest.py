@@ -256,12 +256,16 @@ def no_trace(runtime: Runtime, make_bundle: BundleFactory) -> Iterator[None]:
     assert processes_holding(str(runtime.root)) == []
 
 
+def other_pids() -> Iterator[str]:
+    """Every pid in /proc but this test process's own."""
+    me = str(os.getpid())
+    return (pid for pid in os.listdir("/proc") if pid.isdigit() and pid != me)
+
+
 def processes_holding(prefix: str) -> list[str]:
     """Pids with an open fd on a path under `prefix`."""
     found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
+    for pid in other_pids():
         try:
             targets = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
         except OSError:
@@ -275,9 +279,7 @@ def processes_in_cgroup(relative: str) -> list[str]:
     """Live pids whose /proc/<pid>/cgroup names `relative` in any hierarchy. (Zombies are not counted:
     this machine's PID 1 reaps orphans up to a second late.)"""
     found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+    for pid in other_pids():
         try:
             memberships = Path(f"/proc/{pid}/cgroup").read_text()
             if Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] in ("Z", "X"):
@@ -293,9 +295,7 @@ def processes_in_cgroup(relative: str) -> list[str]:
 
 def processes_mentioning(text: str) -> list[str]:
     found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
+    for pid in other_pids():
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:

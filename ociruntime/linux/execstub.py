@@ -26,8 +26,8 @@ part (slower: one more interpreter start) and nothing plays `ociwait`.
 The stub is exec'd with execveat(fd) (os.execve on an fd): seccomp profiles that allow execve but not
 execveat would stop it, as they would stop runc's own memfd re-exec; docker's and podman's allow both.
 Its memfd is execute-only (0111): execve makes a process dumpable again unless its program is
-unreadable to it, so for a container user without CAP_DAC_OVERRIDE or CAP_DAC_READ_SEARCH the stub
-is never dumpable, not even before its prctl.
+unreadable to it, and init execs the waiting stub with CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH
+lowered (process/waiter.py), so that stub is never dumpable, not even before its prctl.
 """
 
 from __future__ import annotations

@@ -13,13 +13,13 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ociruntime.spec import quickcheck
+from tests.unit.jsonwalk import strings_under
 
 REPO = Path(__file__).resolve().parents[2]
 SPECS = REPO / "specs"
@@ -169,21 +169,8 @@ def test_edge_case(pattern: str, value: str, expected: bool) -> None:
     assert quickcheck._KNOWN_PATTERNS[pattern](value) is expected  # ...and so is the predicate
 
 
-def spec_patterns(node: Any) -> Iterator[str]:
-    """Every string under a "pattern" key (a property *named* pattern holds a schema, not a string)."""
-    if isinstance(node, dict):
-        for key, child in node.items():
-            if key == "pattern" and isinstance(child, str):
-                yield child
-            else:
-                yield from spec_patterns(child)
-    elif isinstance(node, list):
-        for child in node:
-            yield from spec_patterns(child)
-
-
 def test_table_covers_exactly_the_spec_patterns() -> None:
-    found = {p for path in SPECS.glob("*.json") for p in spec_patterns(json.loads(path.read_text()))}
+    found = {p for path in SPECS.glob("*.json") for p in strings_under(json.loads(path.read_text()), "pattern")}
     assert found, "no patterns found: has specs/ moved?"
     # A new pattern still validates (through `re`), but costs `create` the import: add a predicate.
     assert sorted(found - set(PATTERNS)) == []

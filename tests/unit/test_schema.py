@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 from ociruntime.errors import ConfigInvalid
 from ociruntime.spec import schema
 from ociruntime.spec.schema import validate_config, validate_features, validate_process, validate_state
+from tests.unit.jsonwalk import strings_under
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CONFIGS = FIXTURES / "configs"
@@ -347,18 +347,6 @@ def test_format_path(parts: list[object], text: str) -> None:
 SCHEMA_FILES = sorted((REPO / "specs").glob("*.json"))
 
 
-def iter_refs(node: object) -> Iterator[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "$ref" and isinstance(value, str):
-                yield value
-            else:
-                yield from iter_refs(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from iter_refs(item)
-
-
 def test_specs_dir_is_the_repo_copy() -> None:
     assert Path(schema.specs_dir()) == REPO / "specs"
     assert {p.name for p in SCHEMA_FILES} >= {"config-schema.json", "state-schema.json", "features-schema.json"}
@@ -381,7 +369,7 @@ def test_every_ref_resolves_inside_specs(path: Path) -> None:
     store = schema._load_store()
     doc = load(path)
     resolver = jsonschema.RefResolver(base_uri=doc["$id"], referrer=doc, store=store)
-    for ref in iter_refs(doc):
+    for ref in strings_under(doc, "$ref"):
         assert not ref.startswith(("http:", "https:", "file:")), ref
         url, _ = resolver.resolve(ref)
         assert url.startswith(schema.SCHEMA_BASE_URI)
